@@ -1,0 +1,211 @@
+//! The OpenAI chat-completions wire format, shared by the client and the simulated engine.
+//!
+//! Response types are deliberately lenient (`Option`, `#[serde(default)]`, unknown fields
+//! ignored): vLLM, SGLang, TGI, llama.cpp, Ollama and `transformers serve` each leave out or
+//! add small things, and a strict model would reject answers that are perfectly usable.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/chat/completions` body, as eyetest sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatCompletionRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Anything else (e.g. `ignore_eos`), passed through verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamOptions {
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: Content,
+}
+
+/// Either a plain string or a list of typed parts (text and images).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+}
+
+/// Non-streaming response body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub message: Option<ResponseMessage>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// One SSE `data:` payload of a streaming response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Some servers send errors mid-stream as `data: {"error": ...}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct WireUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+/// `GET /v1/models` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelList {
+    pub object: String,
+    pub data: Vec<ModelCard>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub id: String,
+    pub object: String,
+    #[serde(default)]
+    pub owned_by: String,
+}
+
+impl ChatCompletionRequest {
+    /// The request eyetest sends for one question about one image.
+    pub fn for_question(req: &super::ChatRequest) -> Self {
+        Self {
+            model: Some(req.model.clone()).filter(|m| !m.is_empty()),
+            messages: vec![Message {
+                role: "user".into(),
+                content: Content::Parts(vec![
+                    ContentPart::ImageUrl {
+                        image_url: ImageUrl {
+                            url: req.image.data_url.to_string(),
+                        },
+                    },
+                    ContentPart::Text {
+                        text: req.prompt.clone(),
+                    },
+                ]),
+            }],
+            max_tokens: Some(req.max_tokens),
+            temperature: Some(req.temperature),
+            seed: req.seed,
+            stream: req.stream,
+            stream_options: req.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            extra: req.extra.clone(),
+        }
+    }
+
+    /// The first image part's URL and the concatenated text of the last user message:
+    /// what the simulated engine needs to answer.
+    pub fn image_and_prompt(&self) -> (Option<&str>, String) {
+        let mut image = None;
+        let mut text = String::new();
+        for m in self.messages.iter().filter(|m| m.role == "user") {
+            match &m.content {
+                Content::Text(t) => text = t.clone(),
+                Content::Parts(parts) => {
+                    text.clear();
+                    for p in parts {
+                        match p {
+                            ContentPart::Text { text: t } => text.push_str(t),
+                            ContentPart::ImageUrl { image_url } => {
+                                image.get_or_insert(image_url.url.as_str());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (image, text)
+    }
+}

@@ -1,0 +1,10 @@
+//! eyetest: an eye exam for vision-language models.
+//!
+//! Declarative TOML specs (see `specs/`) become cargo tests: every case x target asks a model
+//! over HTTP, checks the answer against a [`rubric`], and snapshot-checks it with insta
+//! ([`snapshot`]). The library holds all logic; the `eyetest` binary and the `harness = false`
+//! test target are thin shells over [`runner`] and [`harness`].
+
+pub mod backend;
+pub mod fixture;
+pub mod rubric;
