@@ -8,3 +8,12 @@
 pub mod backend;
 pub mod fixture;
 pub mod rubric;
+pub mod diagnostic;
+pub mod spec;
+pub mod target;
+pub mod sim;
+pub mod runner;
+pub mod results;
+pub mod harness;
+pub mod snapshot;
+pub mod report;

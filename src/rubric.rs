@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 pub struct Rubric {}
 
 /// The outcome of checking one answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub passed: bool,
 }
 
 impl Rubric {
+    pub fn is_empty(&self) -> bool {
+        false
+    }
     pub fn validate(&self) -> Result<(), String> {
         Ok(())
     }
@@ -22,3 +25,4 @@ impl Rubric {
         Verdict { passed: true }
     }
 }
+pub fn explain(answer: &str, _v: &Verdict) -> String { answer.to_string() }

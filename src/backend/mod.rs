@@ -134,3 +134,4 @@ pub enum BackendError {
         last: Box<BackendError>,
     },
 }
+pub mod openai;

@@ -1,0 +1,241 @@
+//! Errors in user input (spec and target files) that point at the exact place to fix.
+//!
+//! Modelled on cargo-nextest and miette: every error carries the file, line and column, what
+//! was expected, and a `help` that says how to fix it. They render as a labelled code frame in
+//! a terminal, and as one `file:line:col: message` line where a frame would be noise.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+/// One problem in one input file.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{}: {message}", self.location())]
+pub struct InputError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the problem is about the file as a whole (unreadable, not UTF-8).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+    #[source_code]
+    source_code: Option<NamedSource<Arc<str>>>,
+    #[label("{}", self.label.as_deref().unwrap_or("here"))]
+    span: Option<SourceSpan>,
+    label: Option<String>,
+}
+
+impl InputError {
+    /// An error about a byte range of a file whose text is `source`.
+    pub fn at(
+        path: &Path,
+        source: &Arc<str>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        let start = span.start.min(source.len());
+        let (line, column) = line_col(source, start);
+        let len = span.end.min(source.len()).saturating_sub(start);
+        Self {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            help: None,
+            source_code: Some(NamedSource::new(path.display().to_string(), source.clone())),
+            span: Some(SourceSpan::new(start.into(), len)),
+            label: None,
+        }
+    }
+
+    /// An error about a whole file (it cannot be read, or is not text).
+    pub fn file(path: &Path, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            help: None,
+            source_code: None,
+            span: None,
+            label: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// `path:line:col`, or just `path` for whole-file errors.
+    pub fn location(&self) -> String {
+        if self.line == 0 {
+            self.path.display().to_string()
+        } else {
+            format!("{}:{}:{}", self.path.display(), self.line, self.column)
+        }
+    }
+
+    /// `path:line:col: message` plus `help: ...`, for logs and test output.
+    pub fn one_line(&self) -> String {
+        match &self.help {
+            Some(h) => format!("{self}\n  help: {h}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Every problem found in a set of input files: the whole spec set is validated before any
+/// request is sent, so a user fixes all mistakes in one round.
+#[derive(Debug, Clone, Default, thiserror::Error, Diagnostic)]
+#[error("{} problem(s) in the specs; nothing was run", errors.len())]
+pub struct InputErrors {
+    #[related]
+    pub errors: Vec<InputError>,
+}
+
+impl InputErrors {
+    pub fn push(&mut self, e: InputError) {
+        self.errors.push(e);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+    /// Ok when no error was collected.
+    pub fn into_result(self) -> Result<(), InputErrors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// A code frame per error, like rustc, for a terminal.
+    pub fn render(&self, color: bool) -> String {
+        let handler = if color {
+            miette::GraphicalReportHandler::new()
+        } else {
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        };
+        let mut out = String::new();
+        for e in &self.errors {
+            let _ = handler.render_report(&mut out, e);
+        }
+        out.push_str(&format!(
+            "{} problem(s) in the specs; nothing was run\n",
+            self.errors.len()
+        ));
+        out
+    }
+}
+
+impl fmt::Display for Suggestion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "did you mean `{s}`?"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The closest valid name to a misspelt one, if any is close enough to be a likely typo.
+pub struct Suggestion<'a>(pub Option<&'a str>);
+
+pub fn closest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    valid
+        .into_iter()
+        .map(|v| (strsim::jaro_winkler(wrong, v), v))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// Turns a `toml` parse/deserialize error into an [`InputError`] at its span, and when it is
+/// an unknown key, suggests the nearest valid one.
+pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) -> InputError {
+    let message = err.message().trim().to_string();
+    let span = err.span().unwrap_or(0..0);
+    let mut e = InputError::at(path, source, span, message.clone());
+    if let Some((wrong, valid)) = parse_unknown_field(&message) {
+        let list = valid.join("`, `");
+        e = match closest(&wrong, valid.iter().map(String::as_str)) {
+            Some(s) => e.with_help(format!("did you mean `{s}`? valid keys here: `{list}`")),
+            None => e.with_help(format!("remove `{wrong}`; valid keys here: `{list}`")),
+        }
+        .with_label("unknown key");
+    } else if let Some(variant) = parse_unknown_variant(&message) {
+        e = e.with_help(variant);
+    }
+    e
+}
+
+fn parse_unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (wrong, rest) = rest.split_once('`')?;
+    let valid = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((wrong.to_string(), valid))
+}
+
+fn parse_unknown_variant(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown variant `")?;
+    let (wrong, rest) = rest.split_once('`')?;
+    let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    Some(match closest(wrong, valid.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? expected one of `{}`", valid.join("`, `")),
+        None => format!("expected one of `{}`", valid.join("`, `")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let s = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(s, 0), (1, 1));
+        assert_eq!(line_col(s, 6), (2, 1));
+        assert_eq!(line_col(s, 9), (2, 3)); // after the two-byte é
+    }
+
+    #[test]
+    fn closest_suggests_typos_only() {
+        let keys = ["prompt", "image", "rubric"];
+        assert_eq!(closest("promt", keys), Some("prompt"));
+        assert_eq!(closest("xyz", keys), None);
+    }
+
+    #[test]
+    fn unknown_field_message_is_parsed() {
+        let (w, v) =
+            parse_unknown_field("unknown field `promt`, expected one of `name`, `prompt`").unwrap();
+        assert_eq!(w, "promt");
+        assert_eq!(v, ["name", "prompt"]);
+    }
+}

@@ -1,0 +1,164 @@
+//! The `cargo test` face of eyetest: every case x target becomes a libtest-mimic trial.
+//!
+//! A project's whole test file is:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     eyetest::harness::main(env!("CARGO_MANIFEST_DIR"))
+//! }
+//! ```
+//!
+//! libtest-mimic rejects unknown flags, so the harness is configured through the environment:
+//! `EYETEST_TARGETS` picks targets (default: the simulated ones), `EYETEST_RESULTS` names a
+//! JSON-lines file to append results to.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use crate::results::{ResultRecord, ResultsWriter};
+use crate::runner::{runtime, Outcome, Selection, Session};
+use crate::spec::Suite;
+
+/// Environment variable naming a JSON-lines file that trials append their results to.
+pub const RESULTS_ENV: &str = "EYETEST_RESULTS";
+
+/// Runs the specs of the project at `manifest_dir` as tests; returns the process exit code.
+pub fn main(manifest_dir: &str) -> ExitCode {
+    run(Path::new(manifest_dir), Arguments::from_args())
+}
+
+/// Runs the specs of the project at `root` as tests with libtest-style `args`
+/// (what `eyetest test -- ARGS` does without cargo).
+pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
+    let root = root.to_path_buf();
+    // insta finds the workspace through the macro's own crate (eyetest's source) unless told
+    // otherwise: snapshots and pending files must belong to the project under test.
+    if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
+        std::env::set_var("INSTA_WORKSPACE_ROOT", &root);
+    }
+    let suite = match Suite::load(&root) {
+        Ok(s) => Arc::new(s),
+        Err(errors) => {
+            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let selection = match Selection::from_env(&suite) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let writer = match std::env::var_os(RESULTS_ENV) {
+        Some(p) if !args.list => match ResultsWriter::append(&PathBuf::from(&p)) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                eprintln!("error: cannot open {RESULTS_ENV}={}: {e}", p.to_string_lossy());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let trials = trials(&suite, &selection, writer);
+    if args.test_threads.is_none() {
+        // Each trial blocks its thread while its request is in flight; enough threads let
+        // every selected target reach its configured concurrency.
+        let wanted: usize = suite
+            .config
+            .targets
+            .values()
+            .filter(|t| selection.skip_reason(t).is_none())
+            .map(|t| t.config.concurrency)
+            .sum();
+        args.test_threads = Some(wanted.clamp(1, 64));
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// One trial per case x target; building them touches neither the network nor any image.
+pub fn trials(
+    suite: &Arc<Suite>,
+    selection: &Selection,
+    writer: Option<Arc<ResultsWriter>>,
+) -> Vec<Trial> {
+    let session = Session::new(suite.clone());
+    let mut out = Vec::new();
+    for case in &suite.cases {
+        for tname in &case.targets {
+            let Some(target) = suite.target(tname).cloned() else {
+                continue;
+            };
+            let not_selected = selection.skip_reason(&target).is_some();
+            let (case, session, selection, writer) = (
+                case.clone(),
+                session.clone(),
+                selection.clone(),
+                writer.clone(),
+            );
+            let name = case.test_name(tname);
+            out.push(
+                Trial::ignorable_test(name, move || {
+                    let start = Instant::now();
+                    let outcome = runtime().block_on(session.run(&case, &target, &selection));
+                    if let Some(w) = &writer {
+                        let record = ResultRecord::new(&case, &target, &outcome, start.elapsed());
+                        if let Err(e) = w.write(&record) {
+                            eprintln!("eyetest: cannot write result to {}: {e}", w.path().display());
+                        }
+                    }
+                    judge(&session, &case, &target, outcome)
+                })
+                .with_ignored_flag(not_selected),
+            );
+        }
+    }
+    out
+}
+
+fn judge(
+    session: &Session,
+    case: &crate::spec::Case,
+    target: &crate::target::Target,
+    outcome: Outcome,
+) -> Result<Completion, Failed> {
+    match outcome {
+        Outcome::Ignored(reason) => Ok(Completion::ignored_with(reason)),
+        Outcome::Error(e) => Err(format!("no answer from target `{}`: {e}", target.name).into()),
+        Outcome::Answered { answer, verdict } => {
+            let mut problems = Vec::new();
+            if !verdict.passed {
+                problems.push(format!(
+                    "rubric failed for target `{}`:\n{}",
+                    target.name,
+                    crate::rubric::explain(&answer.text, &verdict)
+                ));
+            }
+            let sha = runtime()
+                .block_on(session.image(case))
+                .map(|i| i.sha256.clone())
+                .unwrap_or_default();
+            let suite = &session.suite;
+            if let Err(e) = crate::snapshot::check(
+                &suite.root,
+                &suite.config.settings.golden,
+                case,
+                target,
+                &answer,
+                &sha,
+            ) {
+                problems.push(e);
+            }
+            if problems.is_empty() {
+                Ok(Completion::Completed)
+            } else {
+                Err(problems.join("\n\n").into())
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Renderings of results for people and CI systems, one module per output format.
+
+pub mod table;

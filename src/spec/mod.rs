@@ -1,0 +1,348 @@
+//! Spec files: TOML that declares cases (image + prompt + rubric + targets).
+//!
+//! Loading is all-or-nothing: every file is parsed and every case validated (image exists
+//! and is an image, rubric is usable, targets exist, names unique) before any request is
+//! sent, and *all* problems are reported at once with file, line and column.
+
+mod raw;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{closest, from_toml_error, InputError, InputErrors};
+use crate::rubric::Rubric;
+use crate::target::{ProjectConfig, Target};
+
+pub use raw::{RawCase, RawDefaults, RawSpecFile};
+
+/// Name of the project file that holds targets and settings.
+pub const PROJECT_FILE: &str = "eyetest.toml";
+
+/// One spec file, kept with its text so errors found later can still point into it.
+#[derive(Debug)]
+pub struct SpecFile {
+    /// Path relative to the project root, e.g. `specs/study/count.toml`.
+    pub path: PathBuf,
+    /// Path under the specs dir without `.toml`, `/`-separated: `study/count`. Test names start with it.
+    pub id: String,
+    pub source: Arc<str>,
+}
+
+/// One question about one image, with everything needed to ask it and judge the answer.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub spec: Arc<SpecFile>,
+    pub name: String,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    /// As written in the spec (relative to the project root).
+    pub image: PathBuf,
+    /// Resolved against the project root.
+    pub image_path: PathBuf,
+    /// A user-supplied photo that may be absent: the case is ignored (with the reason) when it is.
+    pub user_image: bool,
+    pub prompt: String,
+    /// The reference answer, for humans and reports; the rubric decides.
+    pub label: Option<String>,
+    pub rubric: Rubric,
+    pub targets: Vec<String>,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub seed: Option<u64>,
+    /// 1-based line of the `[[case]]` header, for messages.
+    pub line: usize,
+}
+
+impl Case {
+    /// `study/count::people`: the test name without the target.
+    pub fn id(&self) -> String {
+        format!("{}::{}", self.spec.id, self.name)
+    }
+
+    /// `study/count::people@sim`: the trial's name in `cargo test` and in results.
+    pub fn test_name(&self, target: &str) -> String {
+        format!("{}@{}", self.id(), target)
+    }
+}
+
+/// A project: its config (targets) and every case of every spec file.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub root: PathBuf,
+    pub config: ProjectConfig,
+    pub cases: Vec<Arc<Case>>,
+}
+
+impl Suite {
+    /// Loads `eyetest.toml` and every `*.toml` under the specs dir, validating everything.
+    pub fn load(root: &Path) -> Result<Suite, InputErrors> {
+        let config = ProjectConfig::load(&root.join(PROJECT_FILE))?;
+        let specs_dir = root.join(&config.settings.specs);
+        let mut errors = InputErrors::default();
+        let mut files = Vec::new();
+        collect_toml_files(&specs_dir, &mut files, &mut errors);
+        files.sort();
+        let mut cases = Vec::new();
+        for abs in files {
+            let rel = abs.strip_prefix(root).unwrap_or(&abs).to_path_buf();
+            let id = abs
+                .strip_prefix(&specs_dir)
+                .unwrap_or(&abs)
+                .with_extension("")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if let Some(file_cases) = load_file(root, &abs, rel, id, &config, &mut errors) {
+                cases.extend(file_cases);
+            }
+        }
+        errors.into_result()?;
+        Ok(Suite {
+            root: root.to_path_buf(),
+            config,
+            cases,
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Arc<Target>> {
+        self.config.targets.get(name)
+    }
+}
+
+fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErrors) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            errors.push(InputError::file(dir, format!("cannot list spec directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_toml_files(&path, out, errors);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+/// Reads a file as UTF-8, with errors that name it.
+pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::file(path, format!("cannot read spec file: {e}")))?;
+    String::from_utf8(bytes).map(Arc::from).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let (line, col) = crate::diagnostic::line_col(&text, at);
+        let mut err = InputError::file(
+            path,
+            format!("not valid UTF-8 at line {line}, column {col} (byte {at})"),
+        )
+        .with_help("save the file as UTF-8");
+        err.line = line;
+        err.column = col;
+        err
+    })
+}
+
+/// Spec files larger than this are rejected before parsing: no spec needs it, and a huge
+/// generated file is far more likely a mistake than a suite.
+pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
+
+fn load_file(
+    root: &Path,
+    abs: &Path,
+    rel: PathBuf,
+    id: String,
+    config: &ProjectConfig,
+    errors: &mut InputErrors,
+) -> Option<Vec<Arc<Case>>> {
+    if let Ok(meta) = std::fs::metadata(abs) {
+        if meta.len() > MAX_SPEC_BYTES {
+            errors.push(
+                InputError::file(
+                    &rel,
+                    format!(
+                        "spec file is {} bytes, over the {} byte limit",
+                        meta.len(),
+                        MAX_SPEC_BYTES
+                    ),
+                )
+                .with_help("split it into several files"),
+            );
+            return None;
+        }
+    }
+    let source = match read_text(abs) {
+        Ok(s) => s,
+        Err(mut e) => {
+            e.path = rel;
+            errors.push(e);
+            return None;
+        }
+    };
+    let raw: RawSpecFile = match toml::from_str(&source) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(from_toml_error(&rel, &source, &e));
+            return None;
+        }
+    };
+    let spec = Arc::new(SpecFile {
+        path: rel.clone(),
+        id,
+        source: source.clone(),
+    });
+    let err_at = |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
+    let defaults = raw.defaults.unwrap_or_default();
+    if raw.cases.is_empty() {
+        errors.push(
+            InputError::file(&rel, "spec file declares no `[[case]]`")
+                .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
+        );
+        return None;
+    }
+    let mut names = HashSet::new();
+    let mut cases = Vec::new();
+    let all_targets: Vec<String> = config.targets.keys().cloned().collect();
+    for spanned in raw.cases {
+        let case_span = spanned.span();
+        let c = spanned.into_inner();
+        let before = errors.errors.len();
+        let name = c.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            errors.push(err_at(c.name.span(), "case name is empty".into()).with_help("give the case a short name like `people-count`"));
+        } else if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            errors.push(
+                err_at(c.name.span(), format!("case name `{name}` has characters that cannot go in a test or snapshot file name"))
+                    .with_help("use letters, digits, `-`, `_` and `.` only"),
+            );
+        } else if !names.insert(name.clone()) {
+            errors.push(
+                err_at(c.name.span(), format!("duplicate case name `{name}` in this file"))
+                    .with_help("case names must be unique within a spec file: rename one of them"),
+            );
+        }
+        let prompt = c.prompt.get_ref().trim().to_string();
+        if prompt.is_empty() {
+            errors.push(err_at(c.prompt.span(), "prompt is empty".into()).with_help("write the question to ask about the image"));
+        }
+        let rubric = c.rubric.get_ref().clone();
+        if rubric.is_empty() {
+            errors.push(
+                err_at(c.rubric.span(), "rubric checks nothing: every answer would pass".into())
+                    .with_help("add at least one check, e.g. `rubric = { any = [\"two\", \"2\"] }`"),
+            );
+        } else if let Err(msg) = rubric.validate() {
+            errors.push(err_at(c.rubric.span(), format!("invalid rubric: {msg}")));
+        }
+        let image = PathBuf::from(c.image.get_ref());
+        let image_path = root.join(&image);
+        let user_image = c.user_image.unwrap_or(false);
+        if let Err(msg) = check_image(&image_path) {
+            if !(user_image && !image_path.exists()) {
+                let help = if user_image {
+                    "this is a user-supplied photo: put a PNG or JPEG there".to_string()
+                } else if msg.contains("does not exist") {
+                    "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`".to_string()
+                } else {
+                    "use a PNG or JPEG file".to_string()
+                };
+                errors.push(err_at(c.image.span(), format!("image `{}` {msg}", image.display())).with_help(help));
+            }
+        }
+        let targets_spanned = c.targets.as_ref().or(defaults.targets.as_ref());
+        let targets: Vec<String> = match targets_spanned {
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    errors.push(err_at(list.span(), "`targets` is empty: the case would never run".into())
+                        .with_help(format!("name at least one of `{}`", all_targets.join("`, `"))));
+                }
+                let mut seen = HashSet::new();
+                for t in list.get_ref() {
+                    let tname = t.get_ref();
+                    if !config.targets.contains_key(tname.as_str()) {
+                        let help = match closest(tname, all_targets.iter().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`? targets are declared in eyetest.toml as [target.NAME]"),
+                            None => format!("declare it in eyetest.toml as [target.{tname}], or use one of `{}`", all_targets.join("`, `")),
+                        };
+                        errors.push(err_at(t.span(), format!("unknown target `{tname}`")).with_help(help).with_label("not declared"));
+                    } else if !seen.insert(tname.clone()) {
+                        errors.push(err_at(t.span(), format!("target `{tname}` is listed twice")).with_help("remove the repetition"));
+                    }
+                }
+                list.get_ref().iter().map(|t| t.get_ref().clone()).collect()
+            }
+            None => all_targets.clone(),
+        };
+        let max_tokens = c.max_tokens.as_ref().or(defaults.max_tokens.as_ref());
+        if let Some(m) = max_tokens {
+            if *m.get_ref() <= 0 {
+                errors.push(err_at(m.span(), format!("max_tokens must be at least 1, got {}", m.get_ref())).with_help("the study used `max_tokens = 200`"));
+            } else if *m.get_ref() > 1_000_000 {
+                errors.push(err_at(m.span(), format!("max_tokens {} is unreasonably large", m.get_ref())).with_help("use at most 1000000"));
+            }
+        }
+        let temperature = c.temperature.as_ref().or(defaults.temperature.as_ref());
+        if let Some(t) = temperature {
+            let v = *t.get_ref();
+            if !(0.0..=2.0).contains(&v) {
+                errors.push(err_at(t.span(), format!("temperature must be between 0 and 2, got {v}")).with_help("use `temperature = 0.0` for greedy, reproducible answers"));
+            }
+        }
+        if errors.errors.len() > before {
+            continue;
+        }
+        let (line, _) = crate::diagnostic::line_col(&source, case_span.start);
+        cases.push(Arc::new(Case {
+            spec: spec.clone(),
+            name,
+            category: c.category.or_else(|| defaults.category.clone()),
+            subcategory: c.subcategory.or_else(|| defaults.subcategory.clone()),
+            image,
+            image_path,
+            user_image,
+            prompt,
+            label: c.label,
+            rubric,
+            targets,
+            max_tokens: max_tokens.map_or(200, |m| *m.get_ref() as u32),
+            temperature: temperature.map_or(0.0, |t| *t.get_ref()),
+            seed: c.seed.or(defaults.seed),
+            line,
+        }));
+    }
+    Some(cases)
+}
+
+/// Whether a path is a readable PNG or JPEG (by its magic bytes).
+fn check_image(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err("is a directory, not an image file".into());
+    }
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head).map_err(|e| format!("cannot be read: {e}"))?;
+    match crate::backend::sniff_mime(&head[..n]) {
+        Some(_) => Ok(()),
+        None => Err("is not a PNG or JPEG image".into()),
+    }
+}
+
+/// Cases grouped by spec id, in file order; handy for reports and listings.
+pub fn by_spec(cases: &[Arc<Case>]) -> BTreeMap<String, Vec<Arc<Case>>> {
+    let mut map: BTreeMap<String, Vec<Arc<Case>>> = BTreeMap::new();
+    for c in cases {
+        map.entry(c.spec.id.clone()).or_default().push(c.clone());
+    }
+    map
+}

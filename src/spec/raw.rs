@@ -1,0 +1,47 @@
+//! The spec file exactly as written: serde types that keep spans for error messages.
+//! Validation and defaults live in the parent module.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::rubric::Rubric;
+
+/// A whole spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpecFile {
+    #[serde(default)]
+    pub defaults: Option<RawDefaults>,
+    #[serde(default, rename = "case")]
+    pub cases: Vec<Spanned<RawCase>>,
+}
+
+/// `[defaults]`: values every case of the file inherits unless it sets its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub targets: Option<Spanned<Vec<Spanned<String>>>>,
+    pub max_tokens: Option<Spanned<i64>>,
+    pub temperature: Option<Spanned<f64>>,
+    pub seed: Option<u64>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+}
+
+/// `[[case]]`: one question about one image.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCase {
+    pub name: Spanned<String>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub image: Spanned<String>,
+    pub user_image: Option<bool>,
+    pub prompt: Spanned<String>,
+    pub label: Option<String>,
+    pub rubric: Spanned<Rubric>,
+    pub targets: Option<Spanned<Vec<Spanned<String>>>>,
+    pub max_tokens: Option<Spanned<i64>>,
+    pub temperature: Option<Spanned<f64>>,
+    pub seed: Option<u64>,
+}

@@ -1,0 +1,376 @@
+//! Targets: a model behind an endpoint plus the hardware it runs on, declared in `eyetest.toml`
+//! and referenced from specs by name.
+//!
+//! A target never holds a secret: it names the environment variable that does
+//! (`api_key_env`), so that `eyetest.toml` can be committed and shared.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diagnostic::{from_toml_error, InputError, InputErrors};
+
+/// How a target is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, TGI, llama.cpp, Ollama, OpenAI).
+    Openai,
+    /// The built-in simulated engine, started in-process on loopback: a test double for the model.
+    Sim,
+}
+
+/// The GPU configuration a target runs on, as the study reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gpu {
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl std::fmt::Display for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x {}", self.count, self.name)
+    }
+}
+
+/// Latency model of a simulated target, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimLatency {
+    #[serde(default)]
+    pub ttft_ms: f64,
+    #[serde(default)]
+    pub tpot_ms: f64,
+    #[serde(default)]
+    pub prefill_per_tile_ms: f64,
+    /// Relative uniform jitter, e.g. 0.05 for +-5%.
+    #[serde(default)]
+    pub jitter: f64,
+}
+
+/// A target as written in `eyetest.toml` under `[target.NAME]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub backend: BackendKind,
+    /// Model id sent in requests; for `openai` targets the served model name.
+    #[serde(default)]
+    pub model: String,
+    /// Endpoint base, e.g. `http://localhost:8000/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Read the base URL from this environment variable instead (wins over `base_url` when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url_env: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Gpu>,
+    /// Engine and version, e.g. "vLLM 0.10.2"; goes into reports and snapshot headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Requests in flight at once against this target (client side).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: f64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    /// Stream with SSE (gives TTFT and ITL); some servers only do one or the other.
+    #[serde(default = "yes")]
+    pub stream: bool,
+    /// Extra top-level request fields, passed through verbatim (e.g. `{ ignore_eos = true }`).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub extra: toml::Table,
+    /// Simulated engine only: which answers it gives (`terse`, `verbose`, `wrong`, `failing`, `slow`, `flaky`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<String>,
+    /// Simulated engine only: its latency model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<SimLatency>,
+    /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<usize>,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+fn default_timeout_s() -> f64 {
+    120.0
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_backoff_ms() -> u64 {
+    500
+}
+fn yes() -> bool {
+    true
+}
+
+/// A named, validated target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub config: TargetConfig,
+}
+
+/// Where a target's requests go, once the environment has been consulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Url(String),
+    /// Started in-process on first use.
+    Sim,
+    /// Not configured: the reason says which variable to set.
+    Missing(String),
+}
+
+impl Target {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.config.timeout_s)
+    }
+
+    /// Resolves the endpoint from the config and the environment.
+    pub fn endpoint(&self) -> Endpoint {
+        match self.config.backend {
+            BackendKind::Sim => Endpoint::Sim,
+            BackendKind::Openai => {
+                if let Some(var) = &self.config.base_url_env {
+                    match std::env::var(var) {
+                        Ok(v) if !v.trim().is_empty() => return Endpoint::Url(v.trim().to_string()),
+                        _ if self.config.base_url.is_none() => {
+                            return Endpoint::Missing(format!(
+                                "endpoint not configured: set {var} to the server's base URL (e.g. http://localhost:8000/v1)"
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                match &self.config.base_url {
+                    Some(u) => Endpoint::Url(u.clone()),
+                    None => Endpoint::Missing(format!(
+                        "target `{}` has no base_url or base_url_env",
+                        self.name
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A short description for tables: model, GPUs, engine.
+    pub fn describe(&self) -> String {
+        let mut s = self.config.model.clone();
+        if let Some(g) = &self.config.gpu {
+            s.push_str(&format!(" on {g}"));
+        }
+        if let Some(e) = &self.config.engine {
+            s.push_str(&format!(" ({e})"));
+        }
+        s
+    }
+}
+
+/// `eyetest.toml`: the project's targets and settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProjectFile {
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    target: BTreeMap<String, Spanned<TargetConfig>>,
+}
+
+/// Project-wide settings (`[settings]` in eyetest.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where spec files live, relative to the project root.
+    #[serde(default = "default_specs")]
+    pub specs: PathBuf,
+    /// Where snapshots and baselines live.
+    #[serde(default = "default_golden")]
+    pub golden: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            specs: default_specs(),
+            golden: default_golden(),
+        }
+    }
+}
+
+fn default_specs() -> PathBuf {
+    "specs".into()
+}
+fn default_golden() -> PathBuf {
+    "golden".into()
+}
+
+pub const BEHAVIOURS: &[&str] = &["terse", "verbose", "wrong", "failing", "slow", "flaky"];
+
+/// Targets and settings of a project, read from `eyetest.toml`.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    pub settings: Settings,
+    pub targets: BTreeMap<String, Arc<Target>>,
+    pub path: PathBuf,
+}
+
+impl ProjectConfig {
+    /// Reads and validates `eyetest.toml`. A missing file means "only the built-in `sim` target".
+    pub fn load(path: &Path) -> Result<Self, InputErrors> {
+        let mut errors = InputErrors::default();
+        let text: Arc<str> = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(s) => s.into(),
+                Err(e) => {
+                    errors.push(InputError::file(
+                        path,
+                        format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                    ));
+                    return Err(errors);
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::builtin(path));
+            }
+            Err(e) => {
+                errors.push(InputError::file(path, format!("cannot read: {e}")));
+                return Err(errors);
+            }
+        };
+        let raw: RawProjectFile = match toml::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(from_toml_error(path, &text, &e));
+                return Err(errors);
+            }
+        };
+        let mut targets = BTreeMap::new();
+        for (name, spanned) in raw.target {
+            let span = spanned.span();
+            let config = spanned.into_inner();
+            if let Err(msg) = validate_target(&name, &config) {
+                let (m, help) = msg;
+                errors.push(InputError::at(path, &text, span, m).with_help(help));
+                continue;
+            }
+            targets.insert(name.clone(), Arc::new(Target { name, config }));
+        }
+        if !targets.contains_key("sim") {
+            targets.insert("sim".into(), Arc::new(builtin_sim()));
+        }
+        errors.into_result()?;
+        Ok(Self {
+            settings: raw.settings,
+            targets,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn builtin(path: &Path) -> Self {
+        let mut targets = BTreeMap::new();
+        targets.insert("sim".into(), Arc::new(builtin_sim()));
+        Self {
+            settings: Settings::default(),
+            targets,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+/// The `sim` target every project has, even without an eyetest.toml.
+pub fn builtin_sim() -> Target {
+    Target {
+        name: "sim".into(),
+        config: toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"\nbehaviour = \"terse\"")
+            .expect("built-in sim target parses"),
+    }
+}
+
+fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {
+    if !name
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
+    {
+        return Err((
+            format!("target name `{name}` has characters that cannot go in a test or file name"),
+            "use letters, digits, `-`, `_` and `.` only".into(),
+        ));
+    }
+    if c.concurrency == 0 {
+        return Err((
+            format!("target `{name}`: concurrency must be at least 1"),
+            "set `concurrency = 1` to send one request at a time".into(),
+        ));
+    }
+    if !(c.timeout_s > 0.0 && c.timeout_s.is_finite()) {
+        return Err((
+            format!("target `{name}`: timeout_s must be a positive number of seconds"),
+            "e.g. `timeout_s = 120`".into(),
+        ));
+    }
+    match c.backend {
+        BackendKind::Openai => {
+            if c.model.trim().is_empty() {
+                return Err((
+                    format!("target `{name}`: an `openai` target needs `model`"),
+                    "set `model` to the served model name, e.g. `model = \"meta-llama/Llama-3.2-11B-Vision-Instruct\"`".into(),
+                ));
+            }
+            if c.base_url.is_none() && c.base_url_env.is_none() {
+                return Err((
+                    format!("target `{name}`: an `openai` target needs `base_url` or `base_url_env`"),
+                    "e.g. `base_url = \"http://localhost:8000/v1\"`, or `base_url_env = \"VLLM_URL\"` to read it from the environment".into(),
+                ));
+            }
+            if let Some(u) = &c.base_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err((
+                        format!("target `{name}`: base_url `{u}` is not an http(s) URL"),
+                        "write it like `http://localhost:8000/v1`".into(),
+                    ));
+                }
+            }
+            if c.behaviour.is_some() || c.latency.is_some() || c.max_batch.is_some() {
+                return Err((
+                    format!("target `{name}`: `behaviour`, `latency` and `max_batch` only apply to `backend = \"sim\"`"),
+                    "remove them, or set `backend = \"sim\"`".into(),
+                ));
+            }
+        }
+        BackendKind::Sim => {
+            if let Some(b) = &c.behaviour {
+                if !BEHAVIOURS.contains(&b.as_str()) {
+                    let hint = match crate::diagnostic::closest(b, BEHAVIOURS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`? "),
+                        None => String::new(),
+                    };
+                    return Err((
+                        format!("target `{name}`: unknown sim behaviour `{b}`"),
+                        format!("{hint}expected one of `{}`", BEHAVIOURS.join("`, `")),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
