@@ -186,6 +186,25 @@ pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) ->
         .with_label("unknown key");
     } else if let Some(variant) = parse_unknown_variant(&message) {
         e = e.with_help(variant);
+    } else if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        e = e
+            .with_help(format!("add `{field} = ...` to this table"))
+            .with_label("this table");
+    } else if let Some(expected) = message.split(", expected ").nth(1) {
+        if message.starts_with("invalid type") {
+            let expected = expected
+                .replace("i64", "an integer")
+                .replace("u64", "a non-negative integer")
+                .replace("f64", "a number");
+            e = e.with_help(format!("write {expected} here (strings are quoted, numbers are not)"));
+        }
+    } else if err.span().is_some() && !message.contains("duplicate") {
+        e = e.with_help(
+            "this is not valid TOML: check for an unclosed quote, bracket or brace near here",
+        );
     }
     e
 }

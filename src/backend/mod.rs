@@ -134,4 +134,3 @@ pub enum BackendError {
         last: Box<BackendError>,
     },
 }
-pub mod openai;
