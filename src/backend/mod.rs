@@ -3,6 +3,9 @@
 //! Every backend speaks OpenAI-compatible chat completions over real HTTP, the simulated
 //! engine included, so the code path under test is the one users run against vLLM or OpenAI.
 
+pub mod openai;
+pub mod retry;
+pub mod sse;
 pub mod wire;
 
 use std::sync::Arc;
