@@ -6,14 +6,15 @@
 //! test target are thin shells over [`runner`] and [`harness`].
 
 pub mod backend;
-pub mod fixture;
-pub mod rubric;
 pub mod diagnostic;
+pub mod fixture;
+pub mod harness;
+pub mod report;
+pub mod results;
+pub mod rubric;
+pub mod runner;
+pub mod sim;
+pub mod snapshot;
 pub mod spec;
 pub mod target;
-pub mod sim;
-pub mod runner;
-pub mod results;
-pub mod harness;
-pub mod snapshot;
-pub mod report;
+pub mod throughput;

@@ -1,0 +1,128 @@
+//! One JSON document per throughput run: everything the CSV has, with full statistics, plus
+//! the fingerprint and the gate's verdict, for dashboards and for diffing two runs by tool.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::fingerprint::Fingerprint;
+use super::gate::GateOutcome;
+use super::metrics::LevelMetrics;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub eyetest_version: String,
+    pub created_at: String,
+    pub spec: String,
+    pub throughput: String,
+    pub target: String,
+    pub fingerprint: Fingerprint,
+    pub levels: Vec<ReportLevel>,
+    /// `None` when the run was not gated (e.g. while recording a baseline).
+    pub gate: Option<GateOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportLevel {
+    pub concurrency: usize,
+    /// One entry per repeat, in repeat order.
+    pub repeats: Vec<LevelMetrics>,
+}
+
+impl Report {
+    /// Groups `metrics` (all repeats in run order) by concurrency, ascending.
+    pub fn new(
+        spec: &str,
+        throughput: &str,
+        target: &str,
+        fingerprint: Fingerprint,
+        created_at: &str,
+        metrics: &[LevelMetrics],
+        gate: Option<GateOutcome>,
+    ) -> Report {
+        let mut levels: Vec<ReportLevel> = Vec::new();
+        for m in metrics {
+            match levels.iter_mut().find(|l| l.concurrency == m.concurrency) {
+                Some(l) => l.repeats.push(m.clone()),
+                None => levels.push(ReportLevel {
+                    concurrency: m.concurrency,
+                    repeats: vec![m.clone()],
+                }),
+            }
+        }
+        levels.sort_by_key(|l| l.concurrency);
+        Report {
+            eyetest_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: created_at.to_string(),
+            spec: spec.to_string(),
+            throughput: throughput.to_string(),
+            target: target.to_string(),
+            fingerprint,
+            levels,
+            gate,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    pub fn write(&self, path: &Path) -> io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let mut text = self.to_json();
+        text.push('\n');
+        fs::write(path, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::throughput::baseline::BaselineLookup;
+    use crate::throughput::gate::{evaluate, GateConfig};
+    use crate::throughput::test_support::{h100, run};
+
+    #[test]
+    fn report_round_trips_with_gate() {
+        let metrics: Vec<LevelMetrics> = [4, 1, 4, 1]
+            .iter()
+            .map(|&c| LevelMetrics::from_run(&run(c, 8, 4.0, 50, 11)))
+            .collect();
+        let lookup = BaselineLookup::Missing {
+            expected: "k.toml".into(),
+            others: vec![],
+        };
+        let gate = evaluate(&GateConfig::default(), &h100(), &metrics, &lookup);
+        let r = Report::new(
+            "throughput/study",
+            "caption-560",
+            "llama-11b",
+            h100(),
+            "t0",
+            &metrics,
+            Some(gate),
+        );
+        assert_eq!(
+            r.levels
+                .iter()
+                .map(|l| (l.concurrency, l.repeats.len()))
+                .collect::<Vec<_>>(),
+            [(1, 2), (4, 2)]
+        );
+        let json = r.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["levels"][0]["repeats"][1]["ttft_ms"]["p50"], 50.0);
+        assert_eq!(v["gate"]["baseline"]["status"], "no_baseline");
+        assert_eq!(v["fingerprint"]["gpu"]["count"], 1);
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r/report.json");
+        r.write(&p).unwrap();
+        assert!(fs::read_to_string(p).unwrap().ends_with("}\n"));
+    }
+}

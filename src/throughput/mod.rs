@@ -1,0 +1,139 @@
+//! The measurement-independent core of throughput specs: turn the load generator's
+//! [`Sample`]s into serving-benchmark metrics, key them by a hardware [`Fingerprint`],
+//! keep per-fingerprint [`Baseline`]s in `golden/`, gate regressions with a noise-aware
+//! test, and write CSV, SVG chart and JSON reports.
+//!
+//! Data flow: `LevelRun` (per repeat, per concurrency) -> [`LevelMetrics::from_run`] ->
+//! [`gate::evaluate`] against [`baseline::find_for`] -> [`csv`], [`chart`], [`json`].
+
+pub mod baseline;
+pub mod chart;
+pub mod csv;
+pub mod fingerprint;
+pub mod gate;
+pub mod json;
+pub mod mannwhitney;
+pub mod metrics;
+pub mod sample;
+pub mod verdict;
+
+pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
+pub use fingerprint::{detect_gpus, Fingerprint, GpuInfo};
+pub use gate::{GateConfig, GateOutcome};
+pub use metrics::{Direction, LevelMetrics, Metric, Stats};
+pub use sample::{LevelRun, Sample};
+
+/// Numbers in prose: three significant digits ("0.391", "45.2", "812", "1235"), enough to
+/// see a 1% change and short enough to read in a CI log.
+pub(crate) fn sig3(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (2 - magnitude).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// A fraction as a percentage without needless digits: 0.05 -> "5%", 0.025 -> "2.5%".
+pub(crate) fn percent(x: f64) -> String {
+    let s = format!("{:.2}", x * 100.0);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}%")
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders shared by the unit tests of several modules.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    pub fn h100() -> Fingerprint {
+        Fingerprint {
+            gpu: GpuInfo {
+                name: "NVIDIA H100 80GB HBM3".into(),
+                count: 1,
+                driver: Some("580.1".into()),
+            },
+            model: "meta-llama/Llama-3.2-11B-Vision-Instruct".into(),
+            engine: Some("vllm".into()),
+            engine_version: Some("0.10.2".into()),
+            image: "random 560x560".into(),
+            max_tokens: 512,
+            ignore_eos: true,
+            prompt_sha256: Fingerprint::prompt_hash(
+                "If I had to write a description for this image, it would be: ",
+            ),
+        }
+    }
+
+    /// Metrics of a level whose images/s is `ips`, TTFT p50 `ttft` ms, for gate tests.
+    pub fn level(concurrency: usize, ips: f64, ttft: f64) -> LevelMetrics {
+        let stats = |v: f64| Stats {
+            mean: v,
+            p50: v,
+            p90: v * 1.2,
+            p99: v * 1.5,
+            min: v * 0.8,
+            max: v * 1.6,
+        };
+        LevelMetrics {
+            concurrency,
+            completed: 64,
+            failed: 0,
+            wall_s: 64.0 / ips,
+            requests_per_s: ips,
+            images_per_s: ips,
+            output_tokens_per_s: Some(ips * 512.0),
+            total_tokens_per_s: Some(ips * 612.0),
+            ttft_ms: Some(stats(ttft)),
+            tpot_ms: Some(stats(20.0)),
+            itl_ms: Some(stats(20.0)),
+            e2e_ms: Some(stats(ttft + 511.0 * 20.0)),
+            queued_ms: Some(stats(0.1)),
+            output_len: Some(stats(512.0)),
+            usage_missing: 0,
+            errors: vec![],
+        }
+    }
+
+    /// A real run: `n` requests, TTFT `ttft_ms`, `tokens` output tokens 10 ms apart.
+    pub fn run(concurrency: usize, n: usize, wall_s: f64, ttft_ms: u64, tokens: u64) -> LevelRun {
+        let d = Duration::from_millis;
+        let sample = Sample {
+            ok: true,
+            queued: d(1),
+            ttft: Some(d(ttft_ms)),
+            e2e: d(ttft_ms + 10 * (tokens - 1)),
+            itl: vec![d(10); tokens as usize - 1],
+            prompt_tokens: Some(100),
+            output_tokens: Some(tokens),
+            ..Default::default()
+        };
+        LevelRun {
+            concurrency,
+            wall: Duration::from_secs_f64(wall_s),
+            samples: vec![sample; n],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prose_numbers() {
+        assert_eq!(sig3(0.39123), "0.391");
+        assert_eq!(sig3(45.23), "45.2");
+        assert_eq!(sig3(1234.6), "1235");
+        assert_eq!(sig3(0.0), "0");
+        assert_eq!(percent(0.05), "5%");
+        assert_eq!(percent(0.025), "2.5%");
+        assert_eq!(percent(0.141), "14.1%");
+    }
+}
