@@ -45,7 +45,11 @@ fn wall_time(concurrency: usize) -> f64 {
     let dir = project(concurrency);
     let suite = Arc::new(Suite::load(dir.path()).expect("bench project loads"));
     let target = suite.target("slow-sim").unwrap().clone();
-    let pairs: Vec<_> = suite.cases.iter().map(|c| (c.clone(), target.clone())).collect();
+    let pairs: Vec<_> = suite
+        .cases
+        .iter()
+        .map(|c| (c.clone(), target.clone()))
+        .collect();
     let session = Session::new(suite.clone());
     let start = Instant::now();
     let mut passed = 0;

@@ -199,7 +199,9 @@ pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) ->
                 .replace("i64", "an integer")
                 .replace("u64", "a non-negative integer")
                 .replace("f64", "a number");
-            e = e.with_help(format!("write {expected} here (strings are quoted, numbers are not)"));
+            e = e.with_help(format!(
+                "write {expected} here (strings are quoted, numbers are not)"
+            ));
         }
     } else if err.span().is_some() && !message.contains("duplicate") {
         e = e.with_help(
@@ -226,7 +228,10 @@ fn parse_unknown_variant(msg: &str) -> Option<String> {
     let (wrong, rest) = rest.split_once('`')?;
     let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
     Some(match closest(wrong, valid.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`? expected one of `{}`", valid.join("`, `")),
+        Some(s) => format!(
+            "did you mean `{s}`? expected one of `{}`",
+            valid.join("`, `")
+        ),
         None => format!("expected one of `{}`", valid.join("`, `")),
     })
 }

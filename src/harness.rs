@@ -59,7 +59,10 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
         Some(p) if !args.list => match ResultsWriter::append(&PathBuf::from(&p)) {
             Ok(w) => Some(Arc::new(w)),
             Err(e) => {
-                eprintln!("error: cannot open {RESULTS_ENV}={}: {e}", p.to_string_lossy());
+                eprintln!(
+                    "error: cannot open {RESULTS_ENV}={}: {e}",
+                    p.to_string_lossy()
+                );
                 return ExitCode::FAILURE;
             }
         },
@@ -109,7 +112,10 @@ pub fn trials(
                     if let Some(w) = &writer {
                         let record = ResultRecord::new(&case, &target, &outcome, start.elapsed());
                         if let Err(e) = w.write(&record) {
-                            eprintln!("eyetest: cannot write result to {}: {e}", w.path().display());
+                            eprintln!(
+                                "eyetest: cannot write result to {}: {e}",
+                                w.path().display()
+                            );
                         }
                     }
                     judge(&session, &case, &target, outcome)

@@ -6,6 +6,7 @@
 //! test target are thin shells over [`runner`] and [`harness`].
 
 pub mod backend;
+pub mod cli;
 pub mod diagnostic;
 pub mod fixture;
 pub mod harness;

@@ -185,7 +185,12 @@ impl Session {
     }
 
     /// Whether the case would run on the target here, and if not, why.
-    pub fn ignore_reason(&self, case: &Case, target: &Target, selection: &Selection) -> Option<String> {
+    pub fn ignore_reason(
+        &self,
+        case: &Case,
+        target: &Target,
+        selection: &Selection,
+    ) -> Option<String> {
         if let Some(r) = selection.skip_reason(target) {
             return Some(r);
         }
@@ -306,7 +311,12 @@ async fn start_sim(target: &Target) -> Result<SimServer, String> {
     };
     SimServer::start(([127, 0, 0, 1], 0).into(), config)
         .await
-        .map_err(|e| format!("cannot start the simulated engine for `{}`: {e}", target.name))
+        .map_err(|e| {
+            format!(
+                "cannot start the simulated engine for `{}`: {e}",
+                target.name
+            )
+        })
 }
 
 fn toml_to_json_map(t: &toml::Table) -> serde_json::Map<String, serde_json::Value> {

@@ -37,7 +37,10 @@ fn every_bad_spec_gets_an_exact_actionable_message() {
         };
         let text: Vec<String> = errors.errors.iter().map(|e| e.one_line()).collect();
         for e in &errors.errors {
-            assert!(e.line > 0 || e.message.contains("no `[[case]]`"), "{e} has no line");
+            assert!(
+                e.line > 0 || e.message.contains("no `[[case]]`"),
+                "{e} has no line"
+            );
         }
         insta::assert_snapshot!(text.join("\n"));
     });

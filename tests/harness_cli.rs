@@ -73,7 +73,12 @@ rubric = { any = ["two", "2"] }
 fn eyetest(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eyetest"));
     cmd.arg("--root").arg(root).args(args);
-    for var in ["CI", "INSTA_UPDATE", "EYETEST_TARGETS", "EYETEST_TEST_UNSET_URL"] {
+    for var in [
+        "CI",
+        "INSTA_UPDATE",
+        "EYETEST_TARGETS",
+        "EYETEST_TEST_UNSET_URL",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("INSTA_UPDATE", "no");
@@ -119,11 +124,16 @@ fn list_shows_one_test_per_case_and_target_without_network() {
 fn passing_run_ignores_unconfigured_target_with_reason() {
     let p = project("terse");
     accept_snapshots(p.path());
-    let snap = p.path().join("golden/snapshots/study/count/people@sim.snap");
+    let snap = p
+        .path()
+        .join("golden/snapshots/study/count/people@sim.snap");
     let stored = std::fs::read_to_string(&snap).expect("snapshot written");
     assert!(stored.contains("Two people."), "{stored}");
     assert!(stored.contains("image_sha256"), "{stored}");
-    assert!(stored.contains("How many people are there in this image?"), "{stored}");
+    assert!(
+        stored.contains("How many people are there in this image?"),
+        "{stored}"
+    );
 
     let o = eyetest(p.path(), &["test", "--include-ignored"], &[("CI", "true")]);
     let out = text(&o);
@@ -135,7 +145,11 @@ fn passing_run_ignores_unconfigured_target_with_reason() {
     );
 
     // Selected but without an endpoint: still ignored, with the variable to set.
-    let o = eyetest(p.path(), &["test"], &[("CI", "true"), ("EYETEST_TARGETS", "remote")]);
+    let o = eyetest(
+        p.path(),
+        &["test"],
+        &[("CI", "true"), ("EYETEST_TARGETS", "remote")],
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("set EYETEST_TEST_UNSET_URL"), "{out}");
@@ -147,10 +161,20 @@ fn filter_and_exact_select_like_cargo_test() {
     accept_snapshots(p.path());
     let o = eyetest(p.path(), &["test", "word"], &[("CI", "true")]);
     let out = text(&o);
-    assert!(out.contains("1 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out"), "{out}");
-    let o = eyetest(p.path(), &["test", "--exact", "study/count::people@sim"], &[("CI", "true")]);
+    assert!(
+        out.contains("1 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out"),
+        "{out}"
+    );
+    let o = eyetest(
+        p.path(),
+        &["test", "--exact", "study/count::people@sim"],
+        &[("CI", "true")],
+    );
     let out = text(&o);
-    assert!(out.contains("1 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out"), "{out}");
+    assert!(
+        out.contains("1 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -158,14 +182,21 @@ fn wrong_answers_fail_with_the_rubric_explanation() {
     let p = project("terse");
     accept_snapshots(p.path());
     let toml = std::fs::read_to_string(p.path().join("eyetest.toml")).unwrap();
-    std::fs::write(p.path().join("eyetest.toml"), toml.replace("\"terse\"", "\"wrong\"")).unwrap();
+    std::fs::write(
+        p.path().join("eyetest.toml"),
+        toml.replace("\"terse\"", "\"wrong\""),
+    )
+    .unwrap();
     let o = eyetest(p.path(), &["test"], &[("CI", "true")]);
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
     assert!(out.contains("0 passed; 2 failed"), "{out}");
     assert!(out.contains("Three people."), "the answer is shown: {out}");
     assert!(out.contains("rubric failed for target `sim`"), "{out}");
-    assert!(out.to_lowercase().contains("three"), "forbidden word named: {out}");
+    assert!(
+        out.to_lowercase().contains("three"),
+        "forbidden word named: {out}"
+    );
 }
 
 #[test]
@@ -184,12 +215,18 @@ fn changed_answer_leaves_a_pending_snapshot_for_review() {
     let p = project("terse");
     accept_snapshots(p.path());
     let toml = std::fs::read_to_string(p.path().join("eyetest.toml")).unwrap();
-    std::fs::write(p.path().join("eyetest.toml"), toml.replace("\"terse\"", "\"verbose\"")).unwrap();
+    std::fs::write(
+        p.path().join("eyetest.toml"),
+        toml.replace("\"terse\"", "\"verbose\""),
+    )
+    .unwrap();
     let o = eyetest(p.path(), &["test"], &[("INSTA_UPDATE", "new")]);
     let out = text(&o);
     assert!(!o.status.success(), "a changed answer must fail: {out}");
     assert!(out.contains("cargo insta review"), "{out}");
-    let pending = p.path().join("golden/snapshots/study/count/people@sim.snap.new");
+    let pending = p
+        .path()
+        .join("golden/snapshots/study/count/people@sim.snap.new");
     let new = std::fs::read_to_string(&pending).expect("pending snapshot written");
     assert!(new.contains("standing side by side"), "{new}");
     // In CI nothing is written.

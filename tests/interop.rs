@@ -81,28 +81,47 @@ fn models_lists_the_served_model(s: &Server) -> Result<(), Failed> {
 }
 
 fn non_streaming_answer_has_usage(s: &Server) -> Result<(), Failed> {
-    let a = ask(s, &request(s, fixture("fixtures/count/people-2.png"), false))?;
+    let a = ask(
+        s,
+        &request(s, fixture("fixtures/count/people-2.png"), false),
+    )?;
     let usage = a.usage.ok_or("server sent no usage")?;
     check(
         usage.completion_tokens >= 1 && usage.completion_tokens <= MAX_TOKENS as u64,
-        || format!("completion_tokens {} outside 1..={MAX_TOKENS}", usage.completion_tokens),
+        || {
+            format!(
+                "completion_tokens {} outside 1..={MAX_TOKENS}",
+                usage.completion_tokens
+            )
+        },
     )?;
-    check(a.timing.ttft.is_none() && a.timing.e2e > Duration::ZERO, || {
-        format!("non-streaming timing {:?}", a.timing)
-    })
+    check(
+        a.timing.ttft.is_none() && a.timing.e2e > Duration::ZERO,
+        || format!("non-streaming timing {:?}", a.timing),
+    )
 }
 
 fn streaming_answer_has_timings_and_usage(s: &Server) -> Result<(), Failed> {
     let a = ask(s, &request(s, fixture("fixtures/count/people-2.png"), true))?;
     let ttft = a.timing.ttft.ok_or("no TTFT: no content event seen")?;
-    check(ttft <= a.timing.e2e, || format!("ttft {ttft:?} > e2e {:?}", a.timing.e2e))?;
+    check(ttft <= a.timing.e2e, || {
+        format!("ttft {ttft:?} > e2e {:?}", a.timing.e2e)
+    })?;
     let usage = a.usage.ok_or("server sent no usage in the stream")?;
     // One content event per token, so the gaps between them number one fewer.
     check(
         a.timing.itl.len() < usage.completion_tokens as usize,
-        || format!("{} ITL gaps for {} tokens", a.timing.itl.len(), usage.completion_tokens),
+        || {
+            format!(
+                "{} ITL gaps for {} tokens",
+                a.timing.itl.len(),
+                usage.completion_tokens
+            )
+        },
     )?;
-    check(!a.timing.itl.is_empty(), || "no inter-token gaps measured".into())
+    check(!a.timing.itl.is_empty(), || {
+        "no inter-token gaps measured".into()
+    })
 }
 
 fn greedy_stream_and_body_agree(s: &Server) -> Result<(), Failed> {
@@ -164,26 +183,49 @@ fn eyetest_run_end_to_end(s: &Server) -> Result<(), Failed> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    check(!out.status.success(), || format!("a failing rubric must fail the run: {log}"))?;
+    check(!out.status.success(), || {
+        format!("a failing rubric must fail the run: {log}")
+    })?;
     let records = eyetest::results::read_results(&root.join("results.jsonl"))?;
-    check(records.len() == 1, || format!("{} records: {log}", records.len()))?;
+    check(records.len() == 1, || {
+        format!("{} records: {log}", records.len())
+    })?;
     let r = &records[0];
     check(r.status == eyetest::results::Status::Failed, || {
-        format!("expected an answered, failed case, got {:?}: {log}", r.status)
+        format!(
+            "expected an answered, failed case, got {:?}: {log}",
+            r.status
+        )
     })?;
-    check(r.answer.is_some() && r.usage.is_some() && r.ttft_ms.is_some(), || {
-        format!("answer, usage and TTFT should be recorded: {r:?}")
-    })
+    check(
+        r.answer.is_some() && r.usage.is_some() && r.ttft_ms.is_some(),
+        || format!("answer, usage and TTFT should be recorded: {r:?}"),
+    )
 }
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let tests: [(&str, fn(&Server) -> Result<(), Failed>); 6] = [
-        ("interop::models_lists_the_served_model", models_lists_the_served_model),
-        ("interop::non_streaming_answer_has_usage", non_streaming_answer_has_usage),
-        ("interop::streaming_answer_has_timings_and_usage", streaming_answer_has_timings_and_usage),
-        ("interop::greedy_stream_and_body_agree", greedy_stream_and_body_agree),
-        ("interop::jpeg_images_are_accepted", jpeg_images_are_accepted),
+        (
+            "interop::models_lists_the_served_model",
+            models_lists_the_served_model,
+        ),
+        (
+            "interop::non_streaming_answer_has_usage",
+            non_streaming_answer_has_usage,
+        ),
+        (
+            "interop::streaming_answer_has_timings_and_usage",
+            streaming_answer_has_timings_and_usage,
+        ),
+        (
+            "interop::greedy_stream_and_body_agree",
+            greedy_stream_and_body_agree,
+        ),
+        (
+            "interop::jpeg_images_are_accepted",
+            jpeg_images_are_accepted,
+        ),
         ("interop::eyetest_run_end_to_end", eyetest_run_end_to_end),
     ];
     let trials = tests

@@ -116,7 +116,10 @@ fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErro
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
-            errors.push(InputError::file(dir, format!("cannot list spec directory: {e}")));
+            errors.push(InputError::file(
+                dir,
+                format!("cannot list spec directory: {e}"),
+            ));
             return;
         }
     };
@@ -197,7 +200,8 @@ fn load_file(
         id,
         source: source.clone(),
     });
-    let err_at = |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
+    let err_at =
+        |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
     let defaults = raw.defaults.unwrap_or_default();
     if raw.cases.is_empty() {
         errors.push(
@@ -215,27 +219,42 @@ fn load_file(
         let before = errors.errors.len();
         let name = c.name.get_ref().trim().to_string();
         if name.is_empty() {
-            errors.push(err_at(c.name.span(), "case name is empty".into()).with_help("give the case a short name like `people-count`"));
-        } else if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            errors.push(
+                err_at(c.name.span(), "case name is empty".into())
+                    .with_help("give the case a short name like `people-count`"),
+            );
+        } else if !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
             errors.push(
                 err_at(c.name.span(), format!("case name `{name}` has characters that cannot go in a test or snapshot file name"))
                     .with_help("use letters, digits, `-`, `_` and `.` only"),
             );
         } else if !names.insert(name.clone()) {
             errors.push(
-                err_at(c.name.span(), format!("duplicate case name `{name}` in this file"))
-                    .with_help("case names must be unique within a spec file: rename one of them"),
+                err_at(
+                    c.name.span(),
+                    format!("duplicate case name `{name}` in this file"),
+                )
+                .with_help("case names must be unique within a spec file: rename one of them"),
             );
         }
         let prompt = c.prompt.get_ref().trim().to_string();
         if prompt.is_empty() {
-            errors.push(err_at(c.prompt.span(), "prompt is empty".into()).with_help("write the question to ask about the image"));
+            errors.push(
+                err_at(c.prompt.span(), "prompt is empty".into())
+                    .with_help("write the question to ask about the image"),
+            );
         }
         let rubric = c.rubric.get_ref().clone();
         if rubric.is_empty() {
             errors.push(
-                err_at(c.rubric.span(), "rubric checks nothing: every answer would pass".into())
-                    .with_help("add at least one check, e.g. `rubric = { any = [\"two\", \"2\"] }`"),
+                err_at(
+                    c.rubric.span(),
+                    "rubric checks nothing: every answer would pass".into(),
+                )
+                .with_help("add at least one check, e.g. `rubric = { any = [\"two\", \"2\"] }`"),
             );
         } else if let Err(msg) = rubric.validate() {
             errors.push(err_at(c.rubric.span(), format!("invalid rubric: {msg}")));
@@ -252,15 +271,26 @@ fn load_file(
                 } else {
                     "use a PNG or JPEG file".to_string()
                 };
-                errors.push(err_at(c.image.span(), format!("image `{}` {msg}", image.display())).with_help(help));
+                errors.push(
+                    err_at(c.image.span(), format!("image `{}` {msg}", image.display()))
+                        .with_help(help),
+                );
             }
         }
         let targets_spanned = c.targets.as_ref().or(defaults.targets.as_ref());
         let targets: Vec<String> = match targets_spanned {
             Some(list) => {
                 if list.get_ref().is_empty() {
-                    errors.push(err_at(list.span(), "`targets` is empty: the case would never run".into())
-                        .with_help(format!("name at least one of `{}`", all_targets.join("`, `"))));
+                    errors.push(
+                        err_at(
+                            list.span(),
+                            "`targets` is empty: the case would never run".into(),
+                        )
+                        .with_help(format!(
+                            "name at least one of `{}`",
+                            all_targets.join("`, `")
+                        )),
+                    );
                 }
                 let mut seen = HashSet::new();
                 for t in list.get_ref() {
@@ -270,9 +300,16 @@ fn load_file(
                             Some(s) => format!("did you mean `{s}`? targets are declared in eyetest.toml as [target.NAME]"),
                             None => format!("declare it in eyetest.toml as [target.{tname}], or use one of `{}`", all_targets.join("`, `")),
                         };
-                        errors.push(err_at(t.span(), format!("unknown target `{tname}`")).with_help(help).with_label("not declared"));
+                        errors.push(
+                            err_at(t.span(), format!("unknown target `{tname}`"))
+                                .with_help(help)
+                                .with_label("not declared"),
+                        );
                     } else if !seen.insert(tname.clone()) {
-                        errors.push(err_at(t.span(), format!("target `{tname}` is listed twice")).with_help("remove the repetition"));
+                        errors.push(
+                            err_at(t.span(), format!("target `{tname}` is listed twice"))
+                                .with_help("remove the repetition"),
+                        );
                     }
                 }
                 list.get_ref().iter().map(|t| t.get_ref().clone()).collect()
@@ -282,16 +319,34 @@ fn load_file(
         let max_tokens = c.max_tokens.as_ref().or(defaults.max_tokens.as_ref());
         if let Some(m) = max_tokens {
             if *m.get_ref() <= 0 {
-                errors.push(err_at(m.span(), format!("max_tokens must be at least 1, got {}", m.get_ref())).with_help("the study used `max_tokens = 200`"));
+                errors.push(
+                    err_at(
+                        m.span(),
+                        format!("max_tokens must be at least 1, got {}", m.get_ref()),
+                    )
+                    .with_help("the study used `max_tokens = 200`"),
+                );
             } else if *m.get_ref() > 1_000_000 {
-                errors.push(err_at(m.span(), format!("max_tokens {} is unreasonably large", m.get_ref())).with_help("use at most 1000000"));
+                errors.push(
+                    err_at(
+                        m.span(),
+                        format!("max_tokens {} is unreasonably large", m.get_ref()),
+                    )
+                    .with_help("use at most 1000000"),
+                );
             }
         }
         let temperature = c.temperature.as_ref().or(defaults.temperature.as_ref());
         if let Some(t) = temperature {
             let v = *t.get_ref();
             if !(0.0..=2.0).contains(&v) {
-                errors.push(err_at(t.span(), format!("temperature must be between 0 and 2, got {v}")).with_help("use `temperature = 0.0` for greedy, reproducible answers"));
+                errors.push(
+                    err_at(
+                        t.span(),
+                        format!("temperature must be between 0 and 2, got {v}"),
+                    )
+                    .with_help("use `temperature = 0.0` for greedy, reproducible answers"),
+                );
             }
         }
         if errors.errors.len() > before {
@@ -331,7 +386,9 @@ fn check_image(path: &Path) -> Result<(), String> {
         return Err("is a directory, not an image file".into());
     }
     let mut head = [0u8; 8];
-    let n = f.read(&mut head).map_err(|e| format!("cannot be read: {e}"))?;
+    let n = f
+        .read(&mut head)
+        .map_err(|e| format!("cannot be read: {e}"))?;
     match crate::backend::sniff_mime(&head[..n]) {
         Some(_) => Ok(()),
         None => Err("is not a PNG or JPEG image".into()),

@@ -1,0 +1,115 @@
+//! The `eyetest` command line: one module per subcommand, each a thin shell over the library.
+
+mod fixtures;
+mod run;
+mod sim;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::spec::Suite;
+
+#[derive(Parser)]
+#[command(
+    name = "eyetest",
+    version,
+    about = "An eye exam for vision-language models"
+)]
+pub struct Cli {
+    /// Project root (holds eyetest.toml, specs/, fixtures/, golden/).
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run every spec case against the selected targets and print a verdict table.
+    Run {
+        /// Targets to run (comma-separated, or `all`); default: $EYETEST_TARGETS, else the simulated ones.
+        #[arg(long, short)]
+        target: Option<String>,
+        /// Only cases whose test name contains this text (like `cargo test FILTER`).
+        filter: Option<String>,
+        /// JSON-lines file results are appended to as they arrive.
+        #[arg(long, default_value = "target/eyetest/results.jsonl")]
+        out: PathBuf,
+    },
+    /// List the tests (case x target) the specs define, without running anything.
+    List,
+    /// Run the specs as tests, like `cargo test --test specs` but without cargo:
+    /// arguments after `--` are libtest's (`--list`, `--exact NAME`, a filter, ...).
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Validate eyetest.toml and every spec; report every problem at once.
+    Check,
+    /// Serve the simulated engine (a test double for a model) on an OpenAI-compatible endpoint.
+    Sim(sim::SimArgs),
+    /// Regenerate the generated fixture images under fixtures/ (or check them with --check).
+    Fixtures {
+        /// Compare the committed fixtures with freshly generated ones instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Parses the process arguments and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            target,
+            filter,
+            out,
+        } => run::run(&cli.root, target, filter, out),
+        Command::List => list(&cli.root),
+        Command::Test { args } => crate::harness::run(
+            &cli.root,
+            libtest_mimic::Arguments::from_iter(
+                std::iter::once("eyetest test".to_string()).chain(args),
+            ),
+        ),
+        Command::Check => match load(&cli.root) {
+            Some(s) => {
+                println!(
+                    "ok: {} case(s), {} target(s)",
+                    s.cases.len(),
+                    s.config.targets.len()
+                );
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Sim(args) => sim::run(args),
+        Command::Fixtures { check } => fixtures::run(&cli.root, check),
+    }
+}
+
+/// Loads and validates the project, printing every problem on failure.
+pub(crate) fn load(root: &Path) -> Option<Suite> {
+    match Suite::load(root) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprint!("{}", e.render(std::io::stderr().is_terminal()));
+            None
+        }
+    }
+}
+
+fn list(root: &Path) -> ExitCode {
+    let Some(suite) = load(root) else {
+        return ExitCode::FAILURE;
+    };
+    for case in &suite.cases {
+        for t in &case.targets {
+            println!("{}", case.test_name(t));
+        }
+    }
+    ExitCode::SUCCESS
+}

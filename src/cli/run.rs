@@ -1,0 +1,115 @@
+//! `eyetest run`: the main job. Every case against the selected targets, concurrently,
+//! results appended as they arrive, a verdict table at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::results::{ResultRecord, ResultsWriter, Status};
+use crate::runner::{run_all, runtime, Selection, Session, TARGETS_ENV};
+
+pub fn run(root: &Path, target: Option<String>, filter: Option<String>, out: PathBuf) -> ExitCode {
+    let Some(suite) = super::load(root) else {
+        return ExitCode::FAILURE;
+    };
+    let suite = Arc::new(suite);
+    let selection = match &target {
+        Some(t) => Selection::parse(&suite, t, "--target"),
+        None => Selection::from_env(&suite),
+    };
+    let selection = match selection {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = if out.is_relative() {
+        root.join(out)
+    } else {
+        out
+    };
+    let writer = match ResultsWriter::append(&out) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot open results file {}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut pairs = Vec::new();
+    for case in &suite.cases {
+        for t in &case.targets {
+            let name = case.test_name(t);
+            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                continue;
+            }
+            if let Some(target) = suite.target(t) {
+                if selection.skip_reason(target).is_none() {
+                    pairs.push((case.clone(), target.clone()));
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        eprintln!(
+            "error: no case x target selected (filter {filter:?}, {TARGETS_ENV} or --target)"
+        );
+        return ExitCode::FAILURE;
+    }
+    let sims: Vec<&str> = suite
+        .config
+        .targets
+        .values()
+        .filter(|t| {
+            t.config.backend == crate::target::BackendKind::Sim
+                && selection.skip_reason(t).is_none()
+        })
+        .map(|t| t.name.as_str())
+        .collect();
+    if !sims.is_empty() {
+        println!(
+            "note: target(s) {} use the SIMULATED engine, a test double that answers from the fixtures' ground truth, not a model",
+            sims.join(", ")
+        );
+    }
+    println!(
+        "running {} case x target pair(s); results -> {}",
+        pairs.len(),
+        out.display()
+    );
+    let session = Session::new(suite.clone());
+    let mut records: Vec<ResultRecord> = Vec::new();
+    let start = std::time::Instant::now();
+    runtime().block_on(run_all(
+        session,
+        pairs,
+        selection,
+        |case, target, outcome, elapsed| {
+            let record = ResultRecord::new(case, target, outcome, elapsed);
+            if let Err(e) = writer.write(&record) {
+                eprintln!("error: cannot write result: {e}");
+            }
+            println!("{}", crate::report::table::progress_line(&record));
+            records.push(record);
+        },
+    ));
+    println!();
+    print!("{}", crate::report::table::verdict_table(&records));
+    let count = |s: Status| records.iter().filter(|r| r.status == s).count();
+    let (passed, failed, errors, ignored) = (
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Error),
+        count(Status::Ignored),
+    );
+    println!(
+        "\n{passed} passed, {failed} failed, {errors} errors, {ignored} ignored in {:.2} s; results in {}",
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if failed + errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,67 @@
+//! `eyetest sim`: the simulated engine as a standalone OpenAI-compatible server.
+
+use std::process::ExitCode;
+
+use crate::runner::runtime;
+
+#[derive(clap::Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8011)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// terse, verbose, wrong, failing, slow or flaky.
+    #[arg(long, default_value = "terse")]
+    behaviour: String,
+    /// Time to first token, ms.
+    #[arg(long, default_value_t = 0.0)]
+    ttft_ms: f64,
+    /// Time per output token, ms.
+    #[arg(long, default_value_t = 0.0)]
+    tpot_ms: f64,
+    /// Extra prefill time per 560x560 image tile, ms.
+    #[arg(long, default_value_t = 0.0)]
+    prefill_per_tile_ms: f64,
+    /// Relative latency jitter (0.05 = +-5%).
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f64,
+    /// Requests served at once (the engine's batch limit); 0 = unlimited.
+    #[arg(long, default_value_t = 0)]
+    max_batch: usize,
+    /// Seed for jitter and flaky failures.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: SimArgs) -> ExitCode {
+    use std::time::Duration;
+    let behaviour = match a.behaviour.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: --behaviour: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+    let config = crate::sim::SimConfig {
+        behaviour,
+        latency: crate::sim::Latency {
+            ttft: ms(a.ttft_ms),
+            per_token: ms(a.tpot_ms),
+            prefill_per_tile: ms(a.prefill_per_tile_ms),
+            jitter: a.jitter,
+        },
+        max_concurrency: a.max_batch,
+        seed: a.seed,
+    };
+    let addr = std::net::SocketAddr::new(a.host, a.port);
+    match runtime().block_on(crate::sim::serve_forever(addr, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: simulated engine on {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
