@@ -8,3 +8,4 @@
 pub mod backend;
 pub mod fixture;
 pub mod rubric;
+pub mod sim;
