@@ -1,0 +1,562 @@
+//! The HTTP side: routes, request validation, admission (the batch limit), and the timed
+//! response, streamed or not.
+//!
+//! Timing is planned, not measured: every token has an absolute deadline computed from the
+//! moment the request got its batch slot, and the server sleeps until it, so lateness in one
+//! wake-up does not push back the tokens after it: under load, errors stay per-token (tokio's
+//! timer ticks in 1 ms) instead of adding up over a long answer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::answer::{self, Budget, Plan, MAX_OUTPUT_TOKENS};
+use super::config::{Behaviour, Latency, SimConfig, FLAKY_FAILURE_RATE};
+use super::image::{DecodeCache, ImageProblem};
+use super::memo::Memo;
+use super::{model_id, SimStats, SYSTEM_FINGERPRINT};
+use crate::backend::wire::{ChatCompletionRequest, ModelCard, ModelList};
+
+/// Large enough for a 4-tile photo as base64; axum's 2 MiB default is not.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Draw numbers for [`answer::unit`]: one per decision, so they never share a random number.
+const DRAW_FLAKY: u64 = 0;
+const DRAW_PREFILL: u64 = 1;
+const DRAW_FIRST_GAP: u64 = 2;
+
+/// Shared state behind every route.
+pub(crate) struct Engine {
+    config: SimConfig,
+    pub(super) latency: Latency,
+    model_id: String,
+    /// `model_id` as a JSON string literal, spliced into pre-serialized chunks.
+    pub(super) model_json: String,
+    semaphore: Option<Arc<Semaphore>>,
+    counters: Counters,
+    images: DecodeCache,
+    requests: Memo<Job>,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    rejected: AtomicU64,
+    cancelled: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+impl Engine {
+    pub(crate) fn new(config: SimConfig) -> Arc<Self> {
+        let model_id = model_id(config.behaviour);
+        let model_json = serde_json::to_string(&model_id).unwrap_or_else(|_| "\"\"".into());
+        let semaphore = (config.max_concurrency > 0).then(|| {
+            Arc::new(Semaphore::new(
+                config.max_concurrency.min(Semaphore::MAX_PERMITS),
+            ))
+        });
+        Arc::new(Self {
+            latency: config.effective_latency(),
+            config,
+            model_id,
+            model_json,
+            semaphore,
+            counters: Counters::default(),
+            images: DecodeCache::default(),
+            requests: Memo::default(),
+        })
+    }
+
+    pub(crate) fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub(crate) fn stats(&self) -> SimStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        SimStats {
+            received: get(&c.received),
+            completed: get(&c.completed),
+            failed: get(&c.failed),
+            rejected: get(&c.rejected),
+            cancelled: get(&c.cancelled),
+            in_flight: get(&c.in_flight),
+            max_in_flight: get(&c.max_in_flight),
+        }
+    }
+
+    /// Waits for a batch slot (FIFO: tokio's semaphore is fair) and counts the request in.
+    pub(super) async fn admit(self: &Arc<Self>) -> Slot {
+        let permit = match &self.semaphore {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let c = &self.counters;
+        let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Slot {
+            engine: self.clone(),
+            _permit: permit,
+            done: false,
+            admitted: Instant::now(),
+        }
+    }
+
+    pub(super) fn clock(&self, request: u64) -> Clock {
+        Clock {
+            seed: self.config.seed,
+            request,
+            jitter: self.latency.jitter,
+            per_token: self.latency.per_token,
+        }
+    }
+}
+
+/// A request's batch slot. Dropping it without [`Slot::complete`] means the client went away
+/// mid-answer; it is counted as cancelled.
+pub(super) struct Slot {
+    engine: Arc<Engine>,
+    _permit: Option<OwnedSemaphorePermit>,
+    done: bool,
+    pub(super) admitted: Instant,
+}
+
+impl Slot {
+    pub(super) fn complete(mut self) {
+        self.done = true;
+        self.engine
+            .counters
+            .completed
+            .fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Slot {
+    // Runs before the permit field is dropped, so the next request's in-flight increment
+    // always follows this decrement and `max_in_flight` never overshoots the limit.
+    fn drop(&mut self) {
+        let c = &self.engine.counters;
+        c.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.done {
+            c.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One request's delays, reproducible from (seed, request number).
+pub(super) struct Clock {
+    seed: u64,
+    request: u64,
+    jitter: f64,
+    per_token: Duration,
+}
+
+impl Clock {
+    pub(super) fn prefill(&self, latency: &Latency, tiles: u32) -> Duration {
+        let base = latency
+            .ttft
+            .saturating_add(latency.prefill_per_tile.saturating_mul(tiles));
+        let u = answer::unit(self.seed, self.request, DRAW_PREFILL);
+        answer::jittered(base, self.jitter, u)
+    }
+
+    /// The gap before token `k` (k >= 1).
+    pub(super) fn gap(&self, k: usize) -> Duration {
+        let u = answer::unit(self.seed, self.request, DRAW_FIRST_GAP + k as u64);
+        answer::jittered(self.per_token, self.jitter, u)
+    }
+
+    /// From the first token to the last of `n`.
+    fn decode_time(&self, n: usize) -> Duration {
+        if n <= 1 || self.per_token.is_zero() {
+            return Duration::ZERO;
+        }
+        if self.jitter > 0.0 {
+            (1..n).fold(Duration::ZERO, |t, k| t.saturating_add(self.gap(k)))
+        } else {
+            self.per_token.saturating_mul(n as u32 - 1)
+        }
+    }
+}
+
+/// An OpenAI-style error body: `{"error":{"message":..,"type":..}}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            kind: "invalid_request_error",
+        }
+    }
+}
+
+impl From<ImageProblem> for ApiError {
+    fn from(p: ImageProblem) -> Self {
+        match p {
+            ImageProblem::Internal(_) => Self {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: p.to_string(),
+                kind: "server_error",
+            },
+            _ => Self::bad_request(p.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"message": self.message, "type": self.kind}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(crate) fn app(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(engine)
+}
+
+async fn models(State(engine): State<Arc<Engine>>) -> Json<ModelList> {
+    Json(ModelList {
+        object: "list".into(),
+        data: vec![ModelCard {
+            id: engine.model_id.clone(),
+            object: "model".into(),
+            owned_by: SYSTEM_FINGERPRINT.into(),
+        }],
+    })
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "engine": SYSTEM_FINGERPRINT, "simulated": true}))
+}
+
+const ROUTES: &str = "GET /v1/models, POST /v1/chat/completions, GET /health";
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no route for {method} {uri}; the simulated engine serves {ROUTES}"),
+        kind: "invalid_request_error",
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{method} is not allowed on {uri}; the simulated engine serves {ROUTES}"),
+        kind: "invalid_request_error",
+    }
+}
+
+/// A validated request, ready to be timed and sent; independent of the request number, so
+/// that identical bodies can share one.
+#[derive(Clone)]
+pub(super) struct Job {
+    pub(super) plan: Arc<Plan>,
+    stream: bool,
+    pub(super) include_usage: bool,
+    pub(super) tiles: u32,
+}
+
+async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let c = &engine.counters;
+    let index = c.received.fetch_add(1, Ordering::SeqCst);
+    // Failures come before any validation: a down or overloaded engine does not look at
+    // what it was sent.
+    let failure = match engine.config.behaviour {
+        Behaviour::Failing => Some((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "simulated failure (behaviour = failing)",
+        )),
+        Behaviour::Flaky
+            if answer::unit(engine.config.seed, index, DRAW_FLAKY) < FLAKY_FAILURE_RATE =>
+        {
+            Some((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "simulated transient failure (behaviour = flaky); retrying may succeed",
+            ))
+        }
+        _ => None,
+    };
+    if let Some((status, message)) = failure {
+        c.failed.fetch_add(1, Ordering::SeqCst);
+        return ApiError {
+            status,
+            message: message.into(),
+            kind: "server_error",
+        }
+        .into_response();
+    }
+    let job = match body {
+        Ok(body) => prepare(&engine, &body).await,
+        Err(rejection) => Err(ApiError {
+            status: rejection.status(),
+            message: format!("could not read the request body: {}", rejection.body_text()),
+            kind: "invalid_request_error",
+        }),
+    };
+    match job {
+        Err(e) => {
+            c.rejected.fetch_add(1, Ordering::SeqCst);
+            e.into_response()
+        }
+        Ok(job) if job.stream => super::sse::stream_response(engine, job, index),
+        Ok(job) => complete(engine, job, index).await,
+    }
+}
+
+/// Bodies at least this big carry a real image and are memoised whole ([`super::memo`]):
+/// parsing 1.3 MB of JSON costs more than the rest of a zero-latency request. Small bodies
+/// are cheap to parse and would only churn the memo.
+const MEMO_MIN_BODY: usize = 64 * 1024;
+
+async fn prepare(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
+    if body.len() >= MEMO_MIN_BODY {
+        engine
+            .requests
+            .get_or_try_init(body, || parse(engine, body))
+            .await
+    } else {
+        parse(engine, body).await
+    }
+}
+
+async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
+    let req: ChatCompletionRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON request body: {e}")))?;
+    let budget = budget(&req)?;
+    let (url, prompt) = req.image_and_prompt();
+    let url = url.ok_or_else(|| {
+        ApiError::bad_request(
+            "no image_url content part: the simulated engine answers questions about an image; \
+             send one as an image_url part with a base64 data URL",
+        )
+    })?;
+    let info = engine.images.get(url).await?;
+    let tiles = answer::tiles(info.width, info.height);
+    let text = answer::answer_text(
+        engine.config.behaviour,
+        info.truth.as_ref(),
+        info.width,
+        info.height,
+    );
+    Ok(Job {
+        plan: Arc::new(Plan::new(
+            text,
+            budget,
+            answer::prompt_tokens(&prompt, tiles),
+        )),
+        stream: req.stream,
+        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+        tiles,
+    })
+}
+
+/// Reads `max_tokens` (or `max_completion_tokens`) and vLLM's `min_tokens` / `ignore_eos`,
+/// rejecting what a real engine would reject.
+fn budget(req: &ChatCompletionRequest) -> Result<Budget, ApiError> {
+    let extra_u32 = |name: &str| -> Result<Option<u32>, ApiError> {
+        match req.extra.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some(n.min(u32::MAX as u64) as u32))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} must be a non-negative integer"))
+                }),
+        }
+    };
+    let max_tokens = match req.max_tokens {
+        Some(m) => Some(m),
+        None => extra_u32("max_completion_tokens")?,
+    };
+    let min_tokens = extra_u32("min_tokens")?.unwrap_or(0);
+    let ignore_eos = match req.extra.get("ignore_eos") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| ApiError::bad_request("ignore_eos must be a boolean"))?,
+    };
+    if max_tokens == Some(0) {
+        return Err(ApiError::bad_request("max_tokens must be at least 1"));
+    }
+    let limit = MAX_OUTPUT_TOKENS;
+    if max_tokens.is_some_and(|m| m > limit) || min_tokens > limit {
+        return Err(ApiError::bad_request(format!(
+            "max_tokens / min_tokens above the simulated context length ({limit})"
+        )));
+    }
+    if max_tokens.is_some_and(|m| min_tokens > m) {
+        return Err(ApiError::bad_request(
+            "min_tokens must be less than or equal to max_tokens",
+        ));
+    }
+    Ok(Budget {
+        max_tokens,
+        min_tokens,
+        ignore_eos,
+    })
+}
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn complete(engine: Arc<Engine>, job: Job, index: u64) -> Response {
+    let slot = engine.admit().await;
+    let clock = engine.clock(index);
+    let n = job.plan.completion_tokens;
+    let busy = clock
+        .prefill(&engine.latency, job.tiles)
+        .saturating_add(clock.decode_time(n));
+    let done_at = after(slot.admitted, busy);
+    sleep_until(done_at).await;
+    let p = &job.plan;
+    let body = json!({
+        "id": format!("chatcmpl-sim-{index}"),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": engine.model_id,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": p.content()},
+            "finish_reason": p.finish_reason,
+        }],
+        "usage": usage(p),
+    });
+    slot.complete();
+    Json(body).into_response()
+}
+
+pub(super) fn usage(p: &Plan) -> serde_json::Value {
+    let c = p.completion_tokens as u64;
+    json!({"prompt_tokens": p.prompt_tokens, "completion_tokens": c, "total_tokens": p.prompt_tokens + c})
+}
+
+/// `t + d` that cannot panic, whatever latency was configured: delays are capped at 30 years.
+pub(super) fn after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    t.checked_add(d.min(FAR)).unwrap_or(t)
+}
+
+/// Skips the timer entirely when the deadline has passed: at zero latency that is every
+/// token, and the capacity benchmark should not pay for timers it does not need.
+pub(super) async fn sleep_until(deadline: Instant) {
+    if deadline > Instant::now() {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(seed: u64, jitter: f64) -> Clock {
+        Clock {
+            seed,
+            request: 3,
+            jitter,
+            per_token: Duration::from_millis(10),
+        }
+    }
+
+    #[test]
+    fn jittered_delays_are_seeded_and_bounded() {
+        let latency = Latency {
+            ttft: Duration::from_millis(100),
+            prefill_per_tile: Duration::from_millis(50),
+            jitter: 0.2,
+            ..Latency::default()
+        };
+        let (a, b) = (clock(1, 0.2), clock(1, 0.2));
+        assert_eq!(a.prefill(&latency, 2), b.prefill(&latency, 2));
+        assert_eq!(a.decode_time(100), b.decode_time(100));
+        assert_ne!(a.decode_time(100), clock(2, 0.2).decode_time(100));
+        let p = a.prefill(&latency, 2).as_secs_f64();
+        assert!((0.16..=0.24).contains(&p), "{p}");
+        for k in 1..200 {
+            let g = a.gap(k).as_secs_f64();
+            assert!((0.008..=0.012).contains(&g), "{g}");
+        }
+        assert_eq!(clock(1, 0.0).decode_time(5), Duration::from_millis(40));
+        assert_eq!(clock(1, 0.0).decode_time(1), Duration::ZERO);
+    }
+
+    #[test]
+    fn absurd_latencies_do_not_panic() {
+        let huge = Clock {
+            per_token: Duration::MAX,
+            ..clock(1, 0.5)
+        };
+        assert_eq!(huge.decode_time(1000), Duration::MAX);
+        let latency = Latency {
+            ttft: Duration::MAX,
+            prefill_per_tile: Duration::MAX,
+            ..Latency::default()
+        };
+        assert_eq!(huge.prefill(&latency, 4), Duration::MAX);
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+    }
+
+    #[test]
+    fn budget_reads_vllm_extensions_and_rejects_nonsense() {
+        let req = |extra: serde_json::Value| -> ChatCompletionRequest {
+            let mut body = json!({"messages": [], "max_tokens": 20});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            serde_json::from_value(body).unwrap()
+        };
+        let b = budget(&req(json!({"ignore_eos": true, "min_tokens": 5}))).unwrap();
+        assert_eq!(
+            (b.max_tokens, b.min_tokens, b.ignore_eos),
+            (Some(20), 5, true)
+        );
+        let b = budget(&req(
+            json!({"max_tokens": null, "max_completion_tokens": 7}),
+        ))
+        .unwrap();
+        assert_eq!(b.max_tokens, Some(7));
+        for bad in [
+            json!({"max_tokens": 0}),
+            json!({"min_tokens": 21}),
+            json!({"min_tokens": -1}),
+            json!({"ignore_eos": "yes"}),
+            json!({"max_tokens": 1_000_000}),
+        ] {
+            let e = budget(&req(bad.clone())).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+}
