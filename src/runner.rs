@@ -122,6 +122,9 @@ impl Outcome {
     }
 }
 
+/// An image read and encoded at most once, shared by every request that sends it.
+type ImageCell = OnceCell<Result<Arc<ImageData>, String>>;
+
 struct TargetState {
     permits: Arc<Semaphore>,
     client: OnceCell<Result<OpenAiClient, String>>,
@@ -133,7 +136,7 @@ pub struct Session {
     pub suite: Arc<Suite>,
     http: reqwest::Client,
     targets: HashMap<String, TargetState>,
-    images: Mutex<HashMap<PathBuf, Arc<OnceCell<Result<Arc<ImageData>, String>>>>>,
+    images: Mutex<HashMap<PathBuf, Arc<ImageCell>>>,
 }
 
 impl Session {

@@ -203,9 +203,12 @@ fn eyetest_run_end_to_end(s: &Server) -> Result<(), Failed> {
     )
 }
 
+/// One interop check against a running server.
+type Check = fn(&Server) -> Result<(), Failed>;
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, fn(&Server) -> Result<(), Failed>); 6] = [
+    let tests: [(&str, Check); 6] = [
         (
             "interop::models_lists_the_served_model",
             models_lists_the_served_model,

@@ -134,9 +134,13 @@ fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErro
 }
 
 /// Reads a file as UTF-8, with errors that name it.
-pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, InputError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::file(path, format!("cannot read spec file: {e}")))?;
+pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Box::new(InputError::file(
+            path,
+            format!("cannot read spec file: {e}"),
+        ))
+    })?;
     String::from_utf8(bytes).map(Arc::from).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -148,7 +152,7 @@ pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, InputError> {
         .with_help("save the file as UTF-8");
         err.line = line;
         err.column = col;
-        err
+        Box::new(err)
     })
 }
 
@@ -184,7 +188,7 @@ fn load_file(
         Ok(s) => s,
         Err(mut e) => {
             e.path = rel;
-            errors.push(e);
+            errors.push(*e);
             return None;
         }
     };
@@ -263,7 +267,7 @@ fn load_file(
         let image_path = root.join(&image);
         let user_image = c.user_image.unwrap_or(false);
         if let Err(msg) = check_image(&image_path) {
-            if !(user_image && !image_path.exists()) {
+            if !user_image || image_path.exists() {
                 let help = if user_image {
                     "this is a user-supplied photo: put a PNG or JPEG there".to_string()
                 } else if msg.contains("does not exist") {
