@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::diagnostic::{closest, from_toml_error, InputError, InputErrors};
 use crate::rubric::Rubric;
 use crate::target::{ProjectConfig, Target};
+use crate::throughput::spec::ThroughputSpec;
 
 pub use raw::{RawCase, RawDefaults, RawSpecFile};
 
@@ -72,6 +73,8 @@ pub struct Suite {
     pub root: PathBuf,
     pub config: ProjectConfig,
     pub cases: Vec<Arc<Case>>,
+    /// Throughput sweeps declared with `[[throughput]]`.
+    pub throughputs: Vec<Arc<ThroughputSpec>>,
 }
 
 impl Suite {
@@ -84,6 +87,7 @@ impl Suite {
         collect_toml_files(&specs_dir, &mut files, &mut errors);
         files.sort();
         let mut cases = Vec::new();
+        let mut throughputs = Vec::new();
         for abs in files {
             let rel = abs.strip_prefix(root).unwrap_or(&abs).to_path_buf();
             let id = abs
@@ -94,8 +98,11 @@ impl Suite {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            if let Some(file_cases) = load_file(root, &abs, rel, id, &config, &mut errors) {
+            if let Some((file_cases, file_throughputs)) =
+                load_file(root, &abs, rel, id, &config, &mut errors)
+            {
                 cases.extend(file_cases);
+                throughputs.extend(file_throughputs);
             }
         }
         errors.into_result()?;
@@ -103,6 +110,7 @@ impl Suite {
             root: root.to_path_buf(),
             config,
             cases,
+            throughputs,
         })
     }
 
@@ -167,7 +175,7 @@ fn load_file(
     id: String,
     config: &ProjectConfig,
     errors: &mut InputErrors,
-) -> Option<Vec<Arc<Case>>> {
+) -> Option<(Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>)> {
     if let Ok(meta) = std::fs::metadata(abs) {
         if meta.len() > MAX_SPEC_BYTES {
             errors.push(
@@ -207,9 +215,18 @@ fn load_file(
     let err_at =
         |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
     let defaults = raw.defaults.unwrap_or_default();
-    if raw.cases.is_empty() {
+    let throughputs = crate::throughput::spec::load(
+        root,
+        &rel,
+        &source,
+        &spec.id,
+        raw.throughput,
+        config,
+        errors,
+    );
+    if raw.cases.is_empty() && throughputs.is_empty() {
         errors.push(
-            InputError::file(&rel, "spec file declares no `[[case]]`")
+            InputError::file(&rel, "spec file declares no `[[case]]` and no `[[throughput]]`")
                 .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
         );
         return None;
@@ -375,7 +392,7 @@ fn load_file(
             line,
         }));
     }
-    Some(cases)
+    Some((cases, throughputs))
 }
 
 /// Whether a path is a readable PNG or JPEG (by its magic bytes).

@@ -14,6 +14,9 @@ pub struct RawSpecFile {
     pub defaults: Option<RawDefaults>,
     #[serde(default, rename = "case")]
     pub cases: Vec<Spanned<RawCase>>,
+    /// Throughput sweeps; see [`crate::throughput::spec`].
+    #[serde(default)]
+    pub throughput: Vec<Spanned<crate::throughput::spec::RawThroughput>>,
 }
 
 /// `[defaults]`: values every case of the file inherits unless it sets its own.

@@ -15,6 +15,7 @@ pub mod json;
 pub mod mannwhitney;
 pub mod metrics;
 pub mod sample;
+pub mod spec;
 pub mod verdict;
 
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
