@@ -10,7 +10,7 @@
 //!
 //! libtest-mimic rejects unknown flags, so the harness is configured through the environment:
 //! `EYETEST_TARGETS` picks targets (default: the simulated ones), `EYETEST_RESULTS` names a
-//! JSON-lines file to append results to.
+//! JSON-lines file to append results to, `EYETEST_RECORD=1` records answers for replay.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ use crate::spec::Suite;
 
 /// Environment variable naming a JSON-lines file that trials append their results to.
 pub const RESULTS_ENV: &str = "EYETEST_RESULTS";
+
+/// Set to `1` to store every live answer under golden/recordings (like `eyetest run --record`).
+pub const RECORD_ENV: &str = "EYETEST_RECORD";
 
 /// Runs the specs of the project at `manifest_dir` as tests; returns the process exit code.
 pub fn main(manifest_dir: &str) -> ExitCode {
@@ -90,7 +93,11 @@ pub fn trials(
     selection: &Selection,
     writer: Option<Arc<ResultsWriter>>,
 ) -> Vec<Trial> {
-    let session = Session::new(suite.clone());
+    let session = if std::env::var(RECORD_ENV).is_ok_and(|v| v == "1") {
+        Session::recording(suite.clone())
+    } else {
+        Session::new(suite.clone())
+    };
     let mut out = Vec::new();
     for case in &suite.cases {
         for tname in &case.targets {
@@ -136,13 +143,38 @@ fn judge(
     match outcome {
         Outcome::Ignored(reason) => Ok(Completion::ignored_with(reason)),
         Outcome::Error(e) => Err(format!("no answer from target `{}`: {e}", target.name).into()),
-        Outcome::Answered { answer, verdict } => {
+        Outcome::Answered {
+            ref answer,
+            ref verdict,
+            ref repeats,
+        } => {
             let mut problems = Vec::new();
-            if !verdict.passed {
+            if let Some(r) = repeats {
+                if r.unstable {
+                    // Reported, not failed: the pass rate decides; flakiness is worth a look.
+                    println!(
+                        "warning: {} is unstable: {} different answers in {} repeats at temperature 0",
+                        case.test_name(&target.name),
+                        r.distinct,
+                        r.total
+                    );
+                }
+            }
+            if !outcome.passed() {
+                let head = match repeats {
+                    Some(r) => format!(
+                        "only {} of {} answers passed the rubric for target `{}` (pass_rate {} needs {}); the most common answer:",
+                        r.passed,
+                        r.total,
+                        target.name,
+                        r.pass_rate,
+                        (r.pass_rate * r.total as f64).ceil()
+                    ),
+                    None => format!("rubric failed for target `{}`:", target.name),
+                };
                 problems.push(format!(
-                    "rubric failed for target `{}`:\n{}",
-                    target.name,
-                    crate::rubric::explain(&answer.text, &verdict)
+                    "{head}\n{}",
+                    crate::rubric::explain(&answer.text, verdict)
                 ));
             }
             let sha = runtime()
@@ -155,7 +187,7 @@ fn judge(
                 &suite.config.settings.golden,
                 case,
                 target,
-                &answer,
+                answer,
                 &sha,
             ) {
                 problems.push(e);

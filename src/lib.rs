@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod fixture;
 pub mod harness;
+pub mod record;
 pub mod report;
 pub mod results;
 pub mod rubric;

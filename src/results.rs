@@ -67,6 +67,9 @@ pub struct ResultRecord {
     pub attempts: u32,
     /// Wall time of the case including queueing for a concurrency slot.
     pub elapsed_ms: f64,
+    /// How the repeats came out, for cases asked several times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<crate::runner::Repeats>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -97,10 +100,16 @@ impl ResultRecord {
             e2e_ms: None,
             attempts: 0,
             elapsed_ms: ms(elapsed),
+            repeats: None,
         };
         match outcome {
-            Outcome::Answered { answer, verdict } => {
-                r.status = if verdict.passed {
+            Outcome::Answered {
+                answer,
+                verdict,
+                repeats,
+            } => {
+                r.repeats = repeats.clone();
+                r.status = if outcome.passed() {
                     Status::Passed
                 } else {
                     Status::Failed
@@ -176,4 +185,24 @@ pub fn read_results(path: &Path) -> std::io::Result<Vec<ResultRecord>> {
         }
     }
     Ok(out)
+}
+
+/// Writes a file so that readers see the old content or the new, never half of either:
+/// a temp file in the same directory, flushed to disk, then renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -30,7 +30,8 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Environment variable that selects the targets to run, like `INSTA_UPDATE` for insta:
-/// a comma-separated list of target names, or `all`. Unset: the simulated targets only.
+/// a comma-separated list of target names, or `all`. Unset: the targets that need no server
+/// (simulated and replay).
 pub const TARGETS_ENV: &str = "EYETEST_TARGETS";
 
 /// Which targets run in this process.
@@ -47,7 +48,7 @@ impl Selection {
             Ok(v) if !v.trim().is_empty() => Self::parse(suite, &v, TARGETS_ENV),
             _ => Ok(Selection {
                 names: None,
-                source: format!("{TARGETS_ENV} unset: simulated targets only"),
+                source: format!("{TARGETS_ENV} unset: simulated and replay targets only"),
             }),
         }
     }
@@ -92,7 +93,8 @@ impl Selection {
         let selected = match &self.names {
             Some(n) => n.contains(&target.name),
             None if self.source == "all" => true,
-            None => target.config.backend == BackendKind::Sim,
+            // Simulated and replayed targets need no server, so they run unless told otherwise.
+            None => target.config.backend != BackendKind::Openai,
         };
         if selected {
             None
@@ -105,11 +107,35 @@ impl Selection {
     }
 }
 
+/// How the answers of a case asked several times (`repeats = N`) came out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Repeats {
+    pub total: u32,
+    pub passed: u32,
+    /// Fraction of repeats that must pass.
+    pub pass_rate: f64,
+    /// How many different answers came back.
+    pub distinct: u32,
+    /// Different answers at temperature 0, where a deterministic engine gives one.
+    pub unstable: bool,
+}
+
+impl Repeats {
+    pub fn met(&self) -> bool {
+        self.passed as f64 >= self.pass_rate * self.total as f64 - 1e-9
+    }
+}
+
 /// What became of one case x target.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The model answered; the rubric judged it.
-    Answered { answer: Answer, verdict: Verdict },
+    /// The model answered; the rubric judged it. With repeats, `answer` is the most common
+    /// answer (what gets snapshotted) and `verdict` its rubric verdict.
+    Answered {
+        answer: Answer,
+        verdict: Verdict,
+        repeats: Option<Repeats>,
+    },
     /// No answer: an HTTP, protocol or input error.
     Error(String),
     /// Not run, and why (target not selected, endpoint not configured, photo absent).
@@ -118,7 +144,13 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        matches!(self, Outcome::Answered { verdict, .. } if verdict.passed)
+        match self {
+            Outcome::Answered {
+                repeats: Some(r), ..
+            } => r.met(),
+            Outcome::Answered { verdict, .. } => verdict.passed,
+            _ => false,
+        }
     }
 }
 
@@ -137,6 +169,8 @@ pub struct Session {
     http: reqwest::Client,
     targets: HashMap<String, TargetState>,
     images: Mutex<HashMap<PathBuf, Arc<ImageCell>>>,
+    /// Store every live answer under golden/recordings (`--record`, `EYETEST_RECORD=1`).
+    record: bool,
 }
 
 impl Session {
@@ -161,7 +195,19 @@ impl Session {
             http: crate::backend::openai::default_http_client(),
             targets,
             images: Mutex::new(HashMap::new()),
+            record: false,
         })
+    }
+
+    /// Like [`Session::new`], storing every live answer as a recording for replay targets.
+    pub fn recording(suite: Arc<Suite>) -> Arc<Session> {
+        let mut s = Arc::into_inner(Session::new(suite)).expect("fresh session");
+        s.record = true;
+        Arc::new(s)
+    }
+
+    fn golden_dir(&self) -> PathBuf {
+        self.suite.root.join(&self.suite.config.settings.golden)
     }
 
     /// Reads and encodes an image once per process, however many targets ask about it.
@@ -223,6 +269,12 @@ impl Session {
                 let base_url = match target.endpoint() {
                     Endpoint::Url(u) => u,
                     Endpoint::Missing(r) => return Err(r),
+                    Endpoint::Replay => {
+                        return Err(format!(
+                            "target `{}` replays recordings; it has no client",
+                            target.name
+                        ))
+                    }
                     Endpoint::Sim => state
                         .sim
                         .get_or_init(|| start_sim(target))
@@ -254,12 +306,17 @@ impl Session {
             .clone()
     }
 
-    /// Asks one case of one target, waiting for a slot under the target's concurrency bound.
-    pub async fn ask(&self, case: &Case, target: &Target) -> Result<Answer, String> {
-        let image = self.image(case).await?;
-        let client = self.client(target).await?;
-        let request = ChatRequest {
-            model: target.config.model.clone(),
+    /// The request a case sends. A replay target asks as the target it replays, so that the
+    /// recorded request and this one can be compared part by part.
+    fn request(&self, case: &Case, target: &Target, image: Arc<ImageData>) -> ChatRequest {
+        let model_of = target
+            .config
+            .replay_of
+            .as_ref()
+            .and_then(|s| self.suite.target(s))
+            .map_or(&target.config.model, |s| &s.config.model);
+        ChatRequest {
+            model: model_of.clone(),
             prompt: case.prompt.clone(),
             image,
             max_tokens: case.max_tokens,
@@ -267,27 +324,100 @@ impl Session {
             seed: case.seed,
             stream: target.config.stream,
             extra: toml_to_json_map(&target.config.extra),
-        };
-        let _permit = self.targets[&target.name]
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| "target closed".to_string())?;
-        client.chat(&request).await.map_err(|e| e.to_string())
+        }
     }
 
-    /// Runs one case on one target to a verdict.
+    /// Asks one case of one target once, waiting for a slot under the target's concurrency
+    /// bound; replays from golden/recordings for a replay target, and records when asked to.
+    pub async fn ask(&self, case: &Case, target: &Target) -> Result<Answer, String> {
+        let image = self.image(case).await?;
+        let request = self.request(case, target, image);
+        if let Some(source) = &target.config.replay_of {
+            let path = crate::record::path(&self.golden_dir(), source, &case.spec.id, &case.name);
+            return crate::record::replay(&path, source, &case.id(), &request)
+                .map_err(|e| e.to_string());
+        }
+        let client = self.client(target).await?;
+        let answer = {
+            let _permit = self.targets[&target.name]
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| "target closed".to_string())?;
+            client.chat(&request).await.map_err(|e| e.to_string())?
+        };
+        if self.record {
+            let path =
+                crate::record::path(&self.golden_dir(), &target.name, &case.spec.id, &case.name);
+            crate::record::Recording::new(&target.name, &request, &answer)
+                .save(&path)
+                .map_err(|e| format!("cannot write recording {}: {e}", path.display()))?;
+        }
+        Ok(answer)
+    }
+
+    /// Runs one case on one target to a verdict (asking `repeats` times when the case says so).
     pub async fn run(&self, case: &Case, target: &Target, selection: &Selection) -> Outcome {
         if let Some(reason) = self.ignore_reason(case, target, selection) {
             return Outcome::Ignored(reason);
         }
-        match self.ask(case, target).await {
-            Ok(answer) => {
-                let verdict = case.rubric.check(&answer.text);
-                Outcome::Answered { answer, verdict }
-            }
-            Err(e) => Outcome::Error(e),
+        if case.repeats <= 1 {
+            return match self.ask(case, target).await {
+                Ok(answer) => {
+                    let verdict = case.rubric.check(&answer.text);
+                    Outcome::Answered {
+                        answer,
+                        verdict,
+                        repeats: None,
+                    }
+                }
+                Err(e) => Outcome::Error(e),
+            };
         }
+        let asks = (0..case.repeats).map(|_| self.ask(case, target));
+        let mut answers = Vec::with_capacity(case.repeats as usize);
+        for result in futures_util::future::join_all(asks).await {
+            match result {
+                Ok(a) => answers.push(a),
+                Err(e) => return Outcome::Error(e),
+            }
+        }
+        judge_repeats(case, answers)
+    }
+}
+
+/// The verdict of a case asked several times: the pass rate decides, and the most common
+/// answer stands for the case in snapshots and reports.
+fn judge_repeats(case: &Case, answers: Vec<Answer>) -> Outcome {
+    let verdicts: Vec<Verdict> = answers.iter().map(|a| case.rubric.check(&a.text)).collect();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for a in &answers {
+        match counts.iter_mut().find(|(t, _)| *t == a.text) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&a.text, 1)),
+        }
+    }
+    // Most common answer; ties go to the one seen first.
+    let best = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (_, n))| (*n, std::cmp::Reverse(*i)))
+        .map(|(_, (t, _))| *t)
+        .unwrap_or_default();
+    let idx = answers.iter().position(|a| a.text == best).unwrap_or(0);
+    let repeats = Repeats {
+        total: answers.len() as u32,
+        passed: verdicts.iter().filter(|v| v.passed).count() as u32,
+        pass_rate: case.pass_rate,
+        distinct: counts.len() as u32,
+        unstable: counts.len() > 1 && case.temperature == 0.0,
+    };
+    let verdict = verdicts[idx].clone();
+    let answer = answers.into_iter().nth(idx).expect("index of an answer");
+    Outcome::Answered {
+        answer,
+        verdict,
+        repeats: Some(repeats),
     }
 }
 
@@ -353,5 +483,98 @@ pub async fn run_all(
             Ok((case, target, outcome, elapsed)) => on_done(&case, &target, &outcome, elapsed),
             Err(e) => eprintln!("eyetest: a case task failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Timing;
+
+    fn case(repeats: u32, pass_rate: f64, temperature: f64) -> Case {
+        let rubric: crate::rubric::Rubric = toml::from_str("number = 2").unwrap();
+        Case {
+            spec: Arc::new(crate::spec::SpecFile {
+                path: "specs/x.toml".into(),
+                id: "x".into(),
+                source: "".into(),
+            }),
+            name: "c".into(),
+            category: None,
+            subcategory: None,
+            image: "i.png".into(),
+            image_path: "i.png".into(),
+            user_image: false,
+            prompt: "How many?".into(),
+            label: None,
+            rubric,
+            targets: vec!["sim".into()],
+            max_tokens: 10,
+            temperature,
+            seed: None,
+            repeats,
+            pass_rate,
+            line: 1,
+        }
+    }
+
+    fn answers(texts: &[&str]) -> Vec<Answer> {
+        texts
+            .iter()
+            .map(|t| Answer {
+                text: t.to_string(),
+                model: "m".into(),
+                finish_reason: None,
+                usage: None,
+                timing: Timing::default(),
+            })
+            .collect()
+    }
+
+    fn repeats_of(o: &Outcome) -> (&str, Repeats) {
+        match o {
+            Outcome::Answered {
+                answer,
+                repeats: Some(r),
+                ..
+            } => (answer.text.as_str(), r.clone()),
+            other => panic!("expected repeats, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn four_of_five_meets_a_pass_rate_of_080_and_is_unstable_at_temperature_0() {
+        let o = judge_repeats(&case(5, 0.8, 0.0), answers(&["2", "two", "2", "3", "2"]));
+        let (text, r) = repeats_of(&o);
+        assert_eq!(text, "2", "the most common answer stands for the case");
+        assert_eq!((r.total, r.passed, r.distinct), (5, 4, 3));
+        assert!(r.unstable);
+        assert!(o.passed());
+    }
+
+    #[test]
+    fn three_of_five_misses_a_pass_rate_of_080() {
+        let o = judge_repeats(&case(5, 0.8, 0.0), answers(&["2", "3", "2", "3", "2"]));
+        let (_, r) = repeats_of(&o);
+        assert_eq!(r.passed, 3);
+        assert!(!o.passed());
+    }
+
+    #[test]
+    fn identical_answers_are_stable_and_variation_above_temperature_0_is_expected() {
+        let o = judge_repeats(&case(3, 1.0, 0.0), answers(&["2", "2", "2"]));
+        let (_, r) = repeats_of(&o);
+        assert!(!r.unstable && r.distinct == 1 && o.passed());
+        let o = judge_repeats(&case(3, 1.0, 0.7), answers(&["2", "two", "2"]));
+        let (_, r) = repeats_of(&o);
+        assert!(!r.unstable && r.distinct == 2 && o.passed());
+    }
+
+    #[test]
+    fn ties_go_to_the_first_answer_seen() {
+        let o = judge_repeats(&case(2, 0.5, 0.0), answers(&["3", "2"]));
+        let (text, r) = repeats_of(&o);
+        assert_eq!(text, "3");
+        assert!(o.passed(), "1 of 2 meets 0.5: {r:?}");
     }
 }

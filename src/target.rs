@@ -22,6 +22,8 @@ pub enum BackendKind {
     Openai,
     /// The built-in simulated engine, started in-process on loopback: a test double for the model.
     Sim,
+    /// Answers recorded from another target by `eyetest run --record` (see [`crate::record`]).
+    Replay,
 }
 
 /// The GPU configuration a target runs on, as the study reported it.
@@ -106,6 +108,9 @@ pub struct TargetConfig {
     /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
+    /// Replay only: the target whose recordings this one answers from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
 }
 
 fn default_concurrency() -> usize {
@@ -137,6 +142,8 @@ pub enum Endpoint {
     Url(String),
     /// Started in-process on first use.
     Sim,
+    /// Answers come from recordings; no server.
+    Replay,
     /// Not configured: the reason says which variable to set.
     Missing(String),
 }
@@ -150,6 +157,7 @@ impl Target {
     pub fn endpoint(&self) -> Endpoint {
         match self.config.backend {
             BackendKind::Sim => Endpoint::Sim,
+            BackendKind::Replay => Endpoint::Replay,
             BackendKind::Openai => {
                 if let Some(var) = &self.config.base_url_env {
                     match std::env::var(var) {
@@ -265,8 +273,10 @@ impl ProjectConfig {
             }
         };
         let mut targets = BTreeMap::new();
+        let mut replay_spans = std::collections::HashMap::new();
         for (name, spanned) in raw.target {
             let span = spanned.span();
+            replay_spans.insert(name.clone(), span.clone());
             let config = spanned.into_inner();
             if let Err(msg) = validate_target(&name, &config) {
                 let (m, help) = msg;
@@ -277,6 +287,34 @@ impl ProjectConfig {
         }
         if !targets.contains_key("sim") {
             targets.insert("sim".into(), Arc::new(builtin_sim()));
+        }
+        for t in targets.values() {
+            let Some(source) = &t.config.replay_of else {
+                continue;
+            };
+            let problem = match targets.get(source) {
+                None => Some(format!("`replay_of = \"{source}\"` names no declared target")),
+                Some(s) if s.config.backend == BackendKind::Replay => Some(format!(
+                    "`replay_of = \"{source}\"` names another replay target; replay the live target instead"
+                )),
+                _ => None,
+            };
+            if let Some(p) = problem {
+                let valid: Vec<&str> = targets.keys().map(String::as_str).collect();
+                let help = match crate::diagnostic::closest(source, valid.iter().copied()) {
+                    Some(s) if s != source => format!("did you mean `{s}`?"),
+                    _ => format!("declared targets: `{}`", valid.join("`, `")),
+                };
+                errors.push(
+                    InputError::at(
+                        path,
+                        &text,
+                        replay_spans[&t.name].clone(),
+                        format!("target `{}`: {p}", t.name),
+                    )
+                    .with_help(help),
+                );
+            }
         }
         errors.into_result()?;
         Ok(Self {
@@ -350,10 +388,25 @@ fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)>
                     ));
                 }
             }
+            if c.replay_of.is_some() {
+                return Err((
+                    format!("target `{name}`: `replay_of` only applies to `backend = \"replay\"`"),
+                    "remove it, or set `backend = \"replay\"`".into(),
+                ));
+            }
             if c.behaviour.is_some() || c.latency.is_some() || c.max_batch.is_some() {
                 return Err((
                     format!("target `{name}`: `behaviour`, `latency` and `max_batch` only apply to `backend = \"sim\"`"),
                     "remove them, or set `backend = \"sim\"`".into(),
+                ));
+            }
+        }
+        BackendKind::Replay => {
+            if c.replay_of.is_none() {
+                return Err((
+                    format!("target `{name}`: a `replay` target needs `replay_of`"),
+                    "name the target whose recordings it replays, e.g. `replay_of = \"llama-11b\"`"
+                        .into(),
                 ));
             }
         }

@@ -38,6 +38,9 @@ pub enum Command {
         /// JSON-lines file results are appended to as they arrive.
         #[arg(long, default_value = "target/eyetest/results.jsonl")]
         out: PathBuf,
+        /// Store every live answer under golden/recordings, for `replay` targets.
+        #[arg(long)]
+        record: bool,
     },
     /// List the tests (case x target) the specs define, without running anything.
     List,
@@ -67,7 +70,8 @@ pub fn main() -> ExitCode {
             target,
             filter,
             out,
-        } => run::run(&cli.root, target, filter, out),
+            record,
+        } => run::run(&cli.root, target, filter, out, record),
         Command::List => list(&cli.root),
         Command::Test { args } => crate::harness::run(
             &cli.root,

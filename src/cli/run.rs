@@ -8,7 +8,13 @@ use std::sync::Arc;
 use crate::results::{ResultRecord, ResultsWriter, Status};
 use crate::runner::{run_all, runtime, Selection, Session, TARGETS_ENV};
 
-pub fn run(root: &Path, target: Option<String>, filter: Option<String>, out: PathBuf) -> ExitCode {
+pub fn run(
+    root: &Path,
+    target: Option<String>,
+    filter: Option<String>,
+    out: PathBuf,
+    record: bool,
+) -> ExitCode {
     let Some(suite) = super::load(root) else {
         return ExitCode::FAILURE;
     };
@@ -77,7 +83,11 @@ pub fn run(root: &Path, target: Option<String>, filter: Option<String>, out: Pat
         pairs.len(),
         out.display()
     );
-    let session = Session::new(suite.clone());
+    let session = if record {
+        Session::recording(suite.clone())
+    } else {
+        Session::new(suite.clone())
+    };
     let mut records: Vec<ResultRecord> = Vec::new();
     let start = std::time::Instant::now();
     runtime().block_on(run_all(

@@ -51,6 +51,10 @@ pub struct Case {
     pub max_tokens: u32,
     pub temperature: f64,
     pub seed: Option<u64>,
+    /// How many times to ask (1 = once).
+    pub repeats: u32,
+    /// Fraction of repeats whose answer must pass the rubric (1.0 = all).
+    pub pass_rate: f64,
     /// 1-based line of the `[[case]]` header, for messages.
     pub line: usize,
 }
@@ -370,6 +374,35 @@ fn load_file(
                 );
             }
         }
+        let repeats = c.repeats.as_ref().or(defaults.repeats.as_ref());
+        if let Some(r) = repeats {
+            if !(1..=100).contains(r.get_ref()) {
+                errors.push(
+                    err_at(
+                        r.span(),
+                        format!("repeats must be between 1 and 100, got {}", r.get_ref()),
+                    )
+                    .with_help(
+                        "e.g. `repeats = 5` with `pass_rate = 0.8` passes when 4 of 5 answers pass",
+                    ),
+                );
+            }
+        }
+        let pass_rate = c.pass_rate.as_ref().or(defaults.pass_rate.as_ref());
+        if let Some(p) = pass_rate {
+            let v = *p.get_ref();
+            if !(v > 0.0 && v <= 1.0) {
+                errors.push(
+                    err_at(p.span(), format!("pass_rate must be in (0, 1], got {v}"))
+                        .with_help("a fraction of the repeats: `pass_rate = 0.8` means 4 of 5"),
+                );
+            } else if repeats.is_none() {
+                errors.push(
+                    err_at(p.span(), "pass_rate without repeats has no effect".into())
+                        .with_help("add `repeats = 5` (or remove pass_rate)"),
+                );
+            }
+        }
         if errors.errors.len() > before {
             continue;
         }
@@ -389,6 +422,8 @@ fn load_file(
             max_tokens: max_tokens.map_or(200, |m| *m.get_ref() as u32),
             temperature: temperature.map_or(0.0, |t| *t.get_ref()),
             seed: c.seed.or(defaults.seed),
+            repeats: repeats.map_or(1, |r| *r.get_ref() as u32),
+            pass_rate: pass_rate.map_or(1.0, |p| *p.get_ref()),
             line,
         }));
     }

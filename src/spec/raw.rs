@@ -29,6 +29,8 @@ pub struct RawDefaults {
     pub seed: Option<u64>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
+    pub repeats: Option<Spanned<i64>>,
+    pub pass_rate: Option<Spanned<f64>>,
 }
 
 /// `[[case]]`: one question about one image.
@@ -47,4 +49,7 @@ pub struct RawCase {
     pub max_tokens: Option<Spanned<i64>>,
     pub temperature: Option<Spanned<f64>>,
     pub seed: Option<u64>,
+    /// Ask this many times; the case passes when at least `pass_rate` of the answers pass.
+    pub repeats: Option<Spanned<i64>>,
+    pub pass_rate: Option<Spanned<f64>>,
 }
