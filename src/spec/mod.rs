@@ -172,6 +172,9 @@ pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
 /// generated file is far more likely a mistake than a suite.
 pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The cases and throughput sweeps of one spec file.
+type FileContents = (Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>);
+
 fn load_file(
     root: &Path,
     abs: &Path,
@@ -179,7 +182,7 @@ fn load_file(
     id: String,
     config: &ProjectConfig,
     errors: &mut InputErrors,
-) -> Option<(Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>)> {
+) -> Option<FileContents> {
     if let Ok(meta) = std::fs::metadata(abs) {
         if meta.len() > MAX_SPEC_BYTES {
             errors.push(
