@@ -90,6 +90,7 @@ pub fn run(
     };
     let mut records: Vec<ResultRecord> = Vec::new();
     let start = std::time::Instant::now();
+    let bar = progress_bar(pairs.len() as u64);
     runtime().block_on(run_all(
         session,
         pairs,
@@ -99,10 +100,17 @@ pub fn run(
             if let Err(e) = writer.write(&record) {
                 eprintln!("error: cannot write result: {e}");
             }
-            println!("{}", crate::report::table::progress_line(&record));
+            let line = crate::report::table::progress_line(&record);
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
+            bar.inc(1);
             records.push(record);
         },
     ));
+    bar.finish_and_clear();
     println!();
     print!("{}", crate::report::table::verdict_table(&records));
     let count = |s: Status| records.iter().filter(|r| r.status == s).count();
@@ -122,4 +130,19 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A bar on stderr for interactive runs; hidden when stderr is not a terminal (CI logs,
+/// pipes), where the per-result lines alone are the better record.
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    bar
 }
