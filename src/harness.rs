@@ -38,7 +38,10 @@ pub fn main(manifest_dir: &str) -> ExitCode {
 /// Runs the specs of the project at `root` as tests with libtest-style `args`
 /// (what `eyetest test -- ARGS` does without cargo).
 pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
-    let root = root.to_path_buf();
+    // insta resolves a relative snapshot path against the *source file* that asserts, so
+    // everything below works from an absolute root.
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    quiet_snapshot_panics();
     // insta finds the workspace through the macro's own crate (eyetest's source) unless told
     // otherwise: snapshots and pending files must belong to the project under test.
     if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
@@ -85,6 +88,23 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
         args.test_threads = Some(wanted.clamp(1, 64));
     }
     libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// insta reports a changed snapshot with a diff and then panics; the panic's own message
+/// and backtrace would only bury that diff, so they are not printed (other panics are).
+fn quiet_snapshot_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if !payload.starts_with("snapshot assertion for") {
+            previous(info);
+        }
+    }));
 }
 
 /// One trial per case x target; building them touches neither the network nor any image.

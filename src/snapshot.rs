@@ -74,10 +74,17 @@ pub fn check(
         }))
     });
     result.map_err(|_| {
-        let file = snapshot_file(Path::new(""), golden, case, &target.name);
-        format!(
-            "answer differs from the snapshot {} (diff above); if the new answer is right, accept it with `cargo insta review`",
-            file.display()
-        )
+        let shown = snapshot_file(Path::new(""), golden, case, &target.name);
+        if snapshot_file(root, golden, case, &target.name).exists() {
+            format!(
+                "answer differs from the snapshot {} (diff above); if the new answer is right, accept it with `cargo insta review`",
+                shown.display()
+            )
+        } else {
+            format!(
+                "no snapshot yet at {}; review and accept the first answer with `cargo insta review` (or run once with INSTA_UPDATE=always)",
+                shown.display()
+            )
+        }
     })
 }

@@ -491,7 +491,11 @@ impl fmt::Display for Verdict {
 
 /// What a failing test prints: the answer, quoted and wrapped, then every check.
 pub fn explain(answer: &str, verdict: &Verdict) -> String {
-    let mut out = format!("answer ({} words):\n", count_words(answer));
+    let words = count_words(answer);
+    let mut out = format!(
+        "answer ({words} word{}):\n",
+        if words == 1 { "" } else { "s" }
+    );
     if answer.trim().is_empty() {
         out.push_str("  │ (empty answer)\n");
     } else {
