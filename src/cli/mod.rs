@@ -1,6 +1,8 @@
 //! The `eyetest` command line: one module per subcommand, each a thin shell over the library.
 
 mod fixtures;
+mod init;
+mod report;
 mod run;
 mod sim;
 
@@ -60,6 +62,12 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Render results files as a side-by-side markdown report, JUnit XML or JSON lines,
+    /// or compare two runs (--compare). Exits 0 whatever the verdicts.
+    Report(report::ReportArgs),
+    /// Scaffold a new spec project (Cargo.toml, harness, example spec, fixture, snapshots)
+    /// that passes `cargo test` on its first run.
+    Init(init::InitArgs),
 }
 
 /// Parses the process arguments and runs the subcommand.
@@ -92,6 +100,8 @@ pub fn main() -> ExitCode {
         },
         Command::Sim(args) => sim::run(args),
         Command::Fixtures { check } => fixtures::run(&cli.root, check),
+        Command::Report(args) => report::run(&cli.root, args),
+        Command::Init(args) => init::run(&cli.root, args),
     }
 }
 

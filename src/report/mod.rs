@@ -1,3 +1,7 @@
 //! Renderings of results for people and CI systems, one module per output format.
 
+pub mod compare;
+pub mod junit;
+pub mod markdown;
+pub mod runs;
 pub mod table;

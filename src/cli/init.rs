@@ -1,0 +1,308 @@
+//! `eyetest init`: scaffolds a spec project that passes `cargo test` on its first run.
+//!
+//! A first run that fails teaches the wrong lesson, and the natural first run fails: insta
+//! treats a missing snapshot as a failure. So init ships the snapshots too. They are recorded
+//! by the very code the harness checks with ([`crate::snapshot::check`], insta in
+//! `INSTA_UPDATE=always` mode), fed the answer the simulated engine gives with
+//! `behaviour = "terse"`: the terse answer embedded in the generated fixture. No engine has to
+//! run for that, and the files are byte for byte what `cargo insta accept` would write, apart
+//! from insta's informational `source` line.
+//!
+//! The templates live in `src/init/` as plain files, so they read (and diff) as what they are.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::backend::{Answer, ImageData, Timing};
+use crate::fixture::{read_truth, Catalogue, CATALOGUE_FILE};
+use crate::report::runs::absolute;
+use crate::spec::Suite;
+use crate::target::BackendKind;
+
+const CARGO_TOML: &str = include_str!("../init/Cargo.toml.tmpl");
+const EYETEST_TOML: &str = include_str!("../init/eyetest.toml");
+const EXAMPLE_SPEC: &str = include_str!("../init/example.toml");
+const CATALOGUE: &str = include_str!("../init/catalogue.toml");
+
+const HARNESS: &str = "\
+//! Runs every case of specs/ against the targets of eyetest.toml: `cargo test`.
+
+fn main() -> std::process::ExitCode {
+    eyetest::harness::main(env!(\"CARGO_MANIFEST_DIR\"))
+}
+";
+
+const LIB_RS: &str = "\
+//! Empty on purpose: the project's tests are its specs (see tests/eyetest.rs and specs/).
+";
+
+const GITIGNORE: &str = "/target\n*.snap.new\n*.pending-snap\n";
+
+/// The spec id of the example, which names its tests and its snapshot directory.
+const EXAMPLE_ID: &str = "example";
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in (created if missing; relative to --root).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+}
+
+pub fn run(root: &Path, args: InitArgs) -> ExitCode {
+    let dir = absolute(&if args.dir.is_relative() {
+        root.join(&args.dir)
+    } else {
+        args.dir.clone()
+    });
+    match init(&dir) {
+        Ok(created) => {
+            println!("created an eyetest project in {}:", dir.display());
+            for p in &created {
+                println!("  {}", p.display());
+            }
+            println!(
+                "\nnext:\n  cd {}\n  cargo test                  \
+                 # the example cases, against the SIMULATED engine (a test double, not a model)\n  \
+                 EYETEST_RESULTS=target/eyetest/results.jsonl cargo test && eyetest report --out report.md\n\n\
+                 To ask a real model, uncomment the `openai` target in eyetest.toml, run\n  \
+                 EYETEST_TARGETS=<target> cargo test\nand accept its first answers with `cargo insta review`.",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Creates the project in `dir`; returns the files created, relative to `dir`.
+pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let texts = text_files(dir)?;
+    let catalogue = Catalogue::parse(
+        CATALOGUE,
+        Path::new("fixtures").join(CATALOGUE_FILE).as_path(),
+    )
+    .map_err(|e| format!("bad built-in fixture catalogue: {e}"))?;
+    let pngs: Vec<PathBuf> = catalogue
+        .fixtures
+        .iter()
+        .map(|f| Path::new("fixtures").join(&f.path))
+        .collect();
+    let snapshots = snapshot_files()?;
+
+    let mut planned: Vec<PathBuf> = texts.iter().map(|(p, _)| p.clone()).collect();
+    planned.extend(pngs.iter().cloned());
+    planned.extend(snapshots.iter().cloned());
+    let existing: Vec<String> = planned
+        .iter()
+        .filter(|p| dir.join(p).symlink_metadata().is_ok())
+        .map(|p| format!("  {}", p.display()))
+        .collect();
+    if !existing.is_empty() {
+        return Err(format!(
+            "refusing to overwrite what is already in {}:\n{}\nchoose an empty directory, or move these away",
+            dir.display(),
+            existing.join("\n")
+        ));
+    }
+
+    for (rel, text) in &texts {
+        create(&dir.join(rel), text.as_bytes())?;
+    }
+    crate::fixture::generate_all(&dir.join("fixtures")).map_err(|e| e.to_string())?;
+    record_snapshots(dir)?;
+    for s in &snapshots {
+        if !dir.join(s).is_file() {
+            return Err(format!(
+                "the snapshot {} was not recorded; the first `cargo test` will fail until it is \
+                 accepted with `cargo insta review`",
+                s.display()
+            ));
+        }
+    }
+    Ok(planned)
+}
+
+fn text_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, String> {
+    let eyetest_path = toml::Value::String(env!("CARGO_MANIFEST_DIR").to_string()).to_string();
+    let cargo_toml = CARGO_TOML
+        .replace("{{name}}", &package_name(dir))
+        .replace("{{eyetest_path}}", &eyetest_path);
+    Ok([
+        ("Cargo.toml", cargo_toml),
+        ("tests/eyetest.rs", HARNESS.to_string()),
+        ("src/lib.rs", LIB_RS.to_string()),
+        ("eyetest.toml", EYETEST_TOML.to_string()),
+        ("specs/example.toml", EXAMPLE_SPEC.to_string()),
+        ("fixtures/catalogue.toml", CATALOGUE.to_string()),
+        ("golden/.gitkeep", String::new()),
+        (".gitignore", GITIGNORE.to_string()),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t))
+    .collect())
+}
+
+/// `golden/snapshots/example/<case>@sim.snap` for each case of the example spec.
+fn snapshot_files() -> Result<Vec<PathBuf>, String> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        case: Vec<Case>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Case {
+        name: String,
+    }
+    let spec: Spec =
+        toml::from_str(EXAMPLE_SPEC).map_err(|e| format!("bad built-in example spec: {e}"))?;
+    Ok(spec
+        .case
+        .iter()
+        .map(|c| {
+            Path::new("golden/snapshots")
+                .join(EXAMPLE_ID)
+                .join(format!("{}@sim.snap", c.name))
+        })
+        .collect())
+}
+
+/// Creates a new file (and its directory); never replaces one, even if it appeared since the
+/// check above.
+fn create(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Records the example's snapshot for every simulated target, from the fixtures' ground truth.
+fn record_snapshots(dir: &Path) -> Result<(), String> {
+    // insta reads its mode from the environment. This runs in the `eyetest` process before
+    // any other thread exists, and only insta reads these variables afterwards.
+    std::env::set_var("INSTA_UPDATE", "always");
+    std::env::set_var("INSTA_OUTPUT", "none");
+    std::env::set_var("INSTA_WORKSPACE_ROOT", dir);
+    let suite = Suite::load(dir)
+        .map_err(|e| format!("the new project does not load:\n{}", e.render(false)))?;
+    for case in suite.cases.iter().filter(|c| c.spec.id == EXAMPLE_ID) {
+        let bytes = std::fs::read(&case.image_path)
+            .map_err(|e| format!("cannot read {}: {e}", case.image_path.display()))?;
+        let truth = read_truth(&bytes)
+            .ok_or_else(|| format!("{} carries no ground truth", case.image.display()))?;
+        let image = ImageData::from_bytes(bytes).map_err(|e| e.to_string())?;
+        for tname in &case.targets {
+            let Some(target) = suite.target(tname) else {
+                continue;
+            };
+            if target.config.backend != BackendKind::Sim {
+                continue;
+            }
+            let text = match target.config.behaviour.as_deref().unwrap_or("terse") {
+                "verbose" => truth.verbose.clone(),
+                "wrong" => truth.wrong.clone(),
+                _ => truth.terse.clone(),
+            };
+            let answer = Answer {
+                text,
+                model: String::new(),
+                finish_reason: Some("stop".into()),
+                usage: None,
+                timing: Timing::default(),
+            };
+            crate::snapshot::check(
+                &suite.root,
+                &suite.config.settings.golden,
+                case,
+                target,
+                &answer,
+                &image.sha256,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A valid cargo package name from the directory's name.
+fn package_name(dir: &Path) -> String {
+    let raw = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+        .trim_end_matches('-')
+        .to_string();
+    // A package named `eyetest` cannot depend on eyetest; the others cargo refuses outright.
+    const TAKEN: &[&str] = &[
+        "eyetest",
+        "test",
+        "std",
+        "core",
+        "alloc",
+        "proc_macro",
+        "proc-macro",
+        "self",
+        "super",
+        "crate",
+        "build",
+        "deps",
+        "examples",
+        "incremental",
+    ];
+    if name.is_empty() {
+        "eyetest-specs".into()
+    } else if TAKEN.contains(&name.as_str()) {
+        format!("{name}-specs")
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_are_valid() {
+        let n = |s: &str| package_name(Path::new(s));
+        assert_eq!(n("/x/My Vision Specs"), "my-vision-specs");
+        assert_eq!(n("/tmp/.tmpAb12"), "tmpab12");
+        assert_eq!(n("/x/eyetest"), "eyetest-specs");
+        assert_eq!(n("/x/123"), "eyetest-specs");
+        assert_eq!(n("/"), "eyetest-specs");
+    }
+
+    #[test]
+    fn templates_parse() {
+        assert_eq!(snapshot_files().unwrap().len(), 2);
+        let cargo: toml::Table = toml::from_str(
+            &CARGO_TOML
+                .replace("{{name}}", "x")
+                .replace("{{eyetest_path}}", "\"/e\""),
+        )
+        .unwrap();
+        assert_eq!(cargo["test"][0]["harness"].as_bool(), Some(false));
+    }
+}

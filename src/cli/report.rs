@@ -1,0 +1,167 @@
+//! `eyetest report`: renders results files for people (markdown, text) and CI (JUnit, JSON),
+//! or compares two runs.
+//!
+//! Reporting never gates: it exits 0 whatever the verdicts, and non-zero only when it cannot
+//! read its inputs or write its output. The gate is `eyetest run` / `cargo test`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::report::runs::{absolute, load};
+use crate::report::{compare, junit, markdown, table};
+use crate::results::ResultRecord;
+
+/// Where `eyetest run` appends its results, relative to the project root.
+pub const DEFAULT_RESULTS: &str = "target/eyetest/results.jsonl";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Side by side per task, like the study's report (image, label, question, one row per target).
+    Markdown,
+    /// JUnit XML for CI: one test suite per target.
+    Junit,
+    /// The merged records as JSON lines.
+    Json,
+    /// A verdict matrix for a terminal.
+    Text,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results files (JSON lines) to merge, in order: when a test is in several, the last record
+    /// wins, so a re-run supersedes. Relative paths are relative to --root.
+    #[arg(value_name = "RESULTS.jsonl", default_value = DEFAULT_RESULTS)]
+    inputs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Markdown)]
+    format: Format,
+    /// Write the report to FILE instead of stdout (relative to --root); markdown image links
+    /// are then relative to FILE's directory.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Show what changed since the run in BEFORE.jsonl: flipped verdicts and a word diff of each
+    /// changed answer (markdown, or text with --format text).
+    #[arg(long, value_name = "BEFORE.jsonl")]
+    compare: Option<PathBuf>,
+}
+
+pub fn run(root: &Path, args: ReportArgs) -> ExitCode {
+    match render(root, &args) {
+        Ok(text) => match write(root, args.out.as_deref(), &text) {
+            Ok(Some(path)) => {
+                eprintln!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn resolve(root: &Path, p: &Path) -> PathBuf {
+    if p.is_relative() {
+        root.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+fn render(root: &Path, args: &ReportArgs) -> Result<String, String> {
+    let inputs: Vec<PathBuf> = args.inputs.iter().map(|p| resolve(root, p)).collect();
+    let records = load(&inputs).map_err(|e| e.to_string())?;
+    let names: Vec<String> = args
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if let Some(before_path) = &args.compare {
+        let before = load(&[resolve(root, before_path)]).map_err(|e| e.to_string())?;
+        let c = compare::compare(&before, &records);
+        return match args.format {
+            Format::Markdown => Ok(compare::render_markdown(
+                &c,
+                &before_path.display().to_string(),
+                &names.join(", "),
+            )),
+            Format::Text => Ok(compare::render_text(&c)),
+            Format::Junit | Format::Json => Err(
+                "--compare renders markdown or text: drop --format, or use --format text".into(),
+            ),
+        };
+    }
+    Ok(match args.format {
+        Format::Markdown => {
+            let mut opts = markdown::Options::new(root);
+            opts.sources = names;
+            if let Some(out) = &args.out {
+                let out = absolute(&resolve(root, out));
+                opts.link_base = out
+                    .parent()
+                    .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+            }
+            markdown::render(&records, &opts)
+        }
+        Format::Junit => {
+            junit::render(&records).map_err(|e| format!("cannot write JUnit XML: {e}"))?
+        }
+        Format::Json => json_lines(&records)?,
+        Format::Text => text(&records),
+    })
+}
+
+fn json_lines(records: &[ResultRecord]) -> Result<String, String> {
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn text(records: &[ResultRecord]) -> String {
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&table::progress_line(r));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&table::verdict_table(records));
+    out
+}
+
+/// Writes to `out` (creating its directory) or to stdout; returns the file written, if any.
+fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>, String> {
+    match out {
+        Some(p) => {
+            let p = resolve(root, p);
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            Ok(Some(p))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
+                Ok(()) => Ok(None),
+                // `eyetest report | head` is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(None),
+                Err(e) => Err(format!("cannot write to stdout: {e}")),
+            }
+        }
+    }
+}
