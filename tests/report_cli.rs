@@ -140,6 +140,7 @@ fn base(c: &Case, t: &Target) -> ResultRecord {
         e2e_ms: None,
         attempts: 0,
         elapsed_ms: 250.0,
+        repeats: None,
     }
 }
 
