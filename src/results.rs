@@ -33,6 +33,9 @@ pub struct ResultRecord {
     pub test: String,
     pub spec: String,
     pub case: String,
+    /// Line of the case in its spec file: reports order cases as the specs declare them.
+    #[serde(default)]
+    pub line: usize,
     pub target: String,
     /// The model id configured on the target.
     pub model: String,
@@ -82,6 +85,7 @@ impl ResultRecord {
             test: case.test_name(&target.name),
             spec: case.spec.id.clone(),
             case: case.name.clone(),
+            line: case.line,
             target: target.name.clone(),
             model: target.config.model.clone(),
             served_model: None,

@@ -18,12 +18,15 @@ struct Case {
     prompt: &'static str,
     label: &'static str,
     rubric: Rubric,
+    /// Line of the case in its spec file.
+    line: usize,
 }
 
 fn count_people() -> Case {
     Case {
         spec: "study/count",
         case: "people",
+        line: 6,
         category: "Perception",
         subcategory: "Count",
         image: "fixtures/count/people-2.png",
@@ -41,6 +44,7 @@ fn count_pizza() -> Case {
     Case {
         spec: "study/count",
         case: "pizza-slices",
+        line: 14,
         category: "Perception",
         subcategory: "Count",
         image: "fixtures/count/pizza-slices-2.png",
@@ -57,6 +61,7 @@ fn ocr_phone() -> Case {
     Case {
         spec: "study/ocr",
         case: "phone",
+        line: 6,
         category: "Perception",
         subcategory: "OCR",
         image: "fixtures/ocr/phone number.png",
@@ -73,6 +78,7 @@ fn code_hello() -> Case {
     Case {
         spec: "study/code",
         case: "hello",
+        line: 6,
         category: "Cognition",
         subcategory: "Code",
         image: "fixtures/code/hello.png",
@@ -122,6 +128,7 @@ fn base(c: &Case, t: &Target) -> ResultRecord {
         test: format!("{}::{}@{}", c.spec, c.case, t.name),
         spec: c.spec.into(),
         case: c.case.into(),
+        line: c.line,
         target: t.name.into(),
         model: t.model.into(),
         served_model: None,
@@ -291,11 +298,11 @@ fn markdown_report_lays_answers_side_by_side() {
     // Pass rate: the 11B's re-run superseded its wrong answer; the error counts as run;
     // the ignored hosted model shows a dash.
     assert!(
-        md.contains("| Perception / Count | 2/2 | 2/2 | 1/2 | — |"),
+        md.contains("| Perception / Count | — | 2/2 | 1/2 | 2/2 |"),
         "{md}"
     );
     assert!(
-        md.contains("| **total** | **4/4** | **4/4** | **3/4** | **—** |"),
+        md.contains("| **total** | **—** | **4/4** | **3/4** | **4/4** |"),
         "{md}"
     );
     assert!(!md.contains("There are three people"), "superseded: {md}");
@@ -311,10 +318,10 @@ fn markdown_report_lays_answers_side_by_side() {
     ));
     assert!(md.contains("⚠️ error: cannot connect to http://gpu-4:8000/v1"));
     assert!(md.contains("⏭ ignored: API key not configured: set OPENAI_API_KEY"));
-    // Sections follow the records: Perception before Cognition, Count before OCR.
+    // Sections follow the specs (by spec file, then line), not the order results arrived in.
     let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s} missing:\n{md}"));
+    assert!(at("### Cognition / Code") < at("### Perception / Count"));
     assert!(at("### Perception / Count") < at("### Perception / OCR"));
-    assert!(at("### Perception / OCR") < at("### Cognition / Code"));
     insta::assert_snapshot!("markdown_report", md);
 }
 
@@ -379,7 +386,7 @@ fn junit_has_a_suite_per_target_and_parses() {
     assert_eq!(xml.matches("<testcase ").count(), 14, "{xml}");
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed JUnit XML");
     let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["sim", "llama-11b", "llama-90b", "gpt-4o"]);
+    assert_eq!(names, ["gpt-4o", "llama-11b", "llama-90b", "sim"]);
     let counts: Vec<(usize, usize, usize, usize)> = report
         .test_suites
         .iter()
@@ -387,20 +394,20 @@ fn junit_has_a_suite_per_target_and_parses() {
         .collect();
     assert_eq!(
         counts,
-        [(4, 0, 0, 0), (4, 0, 0, 0), (4, 0, 1, 0), (2, 0, 0, 2)]
+        [(2, 0, 0, 2), (4, 0, 0, 0), (4, 0, 1, 0), (4, 0, 0, 0)]
     );
-    let sim = &report.test_suites[0];
+    let sim = &report.test_suites[3];
     assert!(sim
         .properties
         .iter()
         .any(|p| p.name.as_str() == "simulated" && p.value.as_str() == "true"));
-    let case = &sim.test_cases[0];
+    let case = &sim.test_cases[1];
     assert_eq!(case.name.as_str(), "study/count::people");
     assert_eq!(
         case.classname.as_ref().map(|c| c.as_str()),
         Some("study/count")
     );
-    let gpt = &report.test_suites[3];
+    let gpt = &report.test_suites[0];
     match &gpt.test_cases[0].status {
         quick_junit::TestCaseStatus::Skipped { message, .. } => assert_eq!(
             message.as_ref().map(|m| m.as_str()),
@@ -415,9 +422,18 @@ fn junit_has_a_suite_per_target_and_parses() {
         &["report", "runs/run1.jsonl", "--format", "junit"],
     );
     let report = quick_junit::Report::deserialize_from_str(&stdout(&o)).unwrap();
-    let l11 = &report.test_suites[1];
+    let l11 = report
+        .test_suites
+        .iter()
+        .find(|s| s.name.as_str() == "llama-11b")
+        .expect("a llama-11b suite");
     assert_eq!(l11.failures, 1);
-    match &l11.test_cases[0].status {
+    let people = l11
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "study/count::people")
+        .expect("the people case");
+    match &people.status {
         quick_junit::TestCaseStatus::NonSuccess {
             kind: quick_junit::NonSuccessKind::Failure,
             message,
@@ -441,7 +457,11 @@ fn junit_has_a_suite_per_target_and_parses() {
         other => panic!("expected a failure, got {other:?}"),
     }
     // Answers with markup and control characters still make valid XML.
-    let phone = &l11.test_cases[2];
+    let phone = l11
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "study/ocr::phone")
+        .expect("the phone case");
     assert!(phone
         .system_out
         .as_ref()
@@ -474,8 +494,14 @@ fn json_is_the_merged_records() {
         .collect();
     assert_eq!(people_11b.len(), 1);
     assert_eq!(people_11b[0].answer.as_deref(), Some("Two people."));
-    // The superseded test keeps its place (second), so reports keep spec order.
-    assert_eq!(merged[1].test, "study/count::people@llama-11b");
+    // Reports read in spec order (spec, line, target), whatever order results arrived in.
+    let order: Vec<&str> = merged.iter().map(|r| r.test.as_str()).collect();
+    let mut sorted = merged.clone();
+    sorted.sort_by(|a, b| (&a.spec, a.line, &a.target).cmp(&(&b.spec, b.line, &b.target)));
+    assert_eq!(
+        order,
+        sorted.iter().map(|r| r.test.as_str()).collect::<Vec<_>>()
+    );
 }
 
 /// A later run after an "upgrade": one regression, one fix, one rephrasing, one new target

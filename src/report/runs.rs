@@ -41,7 +41,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<ResultRecord>, LoadError> {
         })?;
         all.extend(records);
     }
-    Ok(merge(all))
+    let mut merged = merge(all);
+    // Results arrive in completion order; reports read in spec order.
+    merged.sort_by(|a, b| (&a.spec, a.line, &a.target).cmp(&(&b.spec, b.line, &b.target)));
+    Ok(merged)
 }
 
 /// One record per test: the last one wins (a re-run supersedes), at the place where the test
@@ -91,7 +94,7 @@ impl TargetInfo {
     }
 }
 
-/// The targets of the records, in order of first appearance.
+/// The targets of the records, by name (a stable column order, whatever order results came in).
 pub fn targets(records: &[ResultRecord]) -> Vec<TargetInfo> {
     let mut out: Vec<TargetInfo> = Vec::new();
     for r in records {
@@ -129,6 +132,7 @@ pub fn targets(records: &[ResultRecord]) -> Vec<TargetInfo> {
             Status::Ignored => t.ignored += 1,
         }
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
