@@ -233,7 +233,7 @@ fn load_file(
     );
     if raw.cases.is_empty() && throughputs.is_empty() {
         errors.push(
-            InputError::file(&rel, "spec file declares no `[[case]]` and no `[[throughput]]`")
+            InputError::at(&rel, &source, 0..0, "spec file declares no `[[case]]` and no `[[throughput]]`")
                 .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
         );
         return None;
