@@ -157,22 +157,25 @@ fn mark(out: &mut String, run: &str, (open, close): (&str, &str), escape: fn(&st
 /// Escapes answer text inside a markdown paragraph so that the diff markers are the only
 /// markup: a model's own `**bold**` or `~` would otherwise merge with them.
 fn escape_markdown(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut marked = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '\\' | '*' | '_' | '~' | '`' | '[' | ']' | '|' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => {}
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
+        if matches!(c, '\\' | '*' | '_' | '~' | '`' | '[' | ']' | '|') {
+            marked.push('\\');
         }
+        marked.push(c);
     }
-    out
+    // Whitespace at the edges is part of the diff: keep it, escape only the rest.
+    if marked.trim().is_empty() {
+        return marked.replace('\r', "").replace('\n', "<br>");
+    }
+    let body = super::markdown::inline(&marked);
+    let lead = &marked[..marked.len() - marked.trim_start().len()];
+    let trail = &marked[marked.trim_end().len()..];
+    format!(
+        "{}{body}{}",
+        lead.replace('\n', "<br>"),
+        trail.replace('\n', "<br>")
+    )
 }
 
 fn status_word(s: Status) -> &'static str {
