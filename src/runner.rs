@@ -441,7 +441,19 @@ async fn start_sim(target: &Target) -> Result<SimServer, String> {
         },
         max_concurrency: c.max_batch.unwrap_or(0),
         seed: 0,
+        fail_first: c.fail_first.unwrap_or(0),
+        fault_rate: c.fault_rate.unwrap_or(0.0),
+        faults: c
+            .faults
+            .iter()
+            .flatten()
+            .map(|f| f.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("target `{}`: {e}", target.name))?,
     };
+    config
+        .check()
+        .map_err(|e| format!("target `{}`: {e}", target.name))?;
     SimServer::start(([127, 0, 0, 1], 0).into(), config)
         .await
         .map_err(|e| {

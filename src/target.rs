@@ -99,9 +99,21 @@ pub struct TargetConfig {
     /// Extra top-level request fields, passed through verbatim (e.g. `{ ignore_eos = true }`).
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub extra: toml::Table,
-    /// Simulated engine only: which answers it gives (`terse`, `verbose`, `wrong`, `failing`, `slow`, `flaky`).
+    /// Simulated engine only: which answers it gives (`terse`, `verbose`, `wrong`, `slow`), or
+    /// which fault (`failing`, `flaky`, `rate-limited`, `reset`, ...: [`crate::sim::Behaviour`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behaviour: Option<String>,
+    /// Simulated engine only: a fault behaviour hits only the first N requests, so that a
+    /// retry can be seen to recover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_first: Option<u64>,
+    /// Simulated engine only: the share of requests (seeded) that get one of `faults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_rate: Option<f64>,
+    /// Simulated engine only: the faults `fault_rate` draws from (default: `failing`,
+    /// `unavailable`, `reset`, `cut-stream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Vec<String>>,
     /// Simulated engine only: its latency model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<SimLatency>,
@@ -232,7 +244,13 @@ fn default_golden() -> PathBuf {
     "golden".into()
 }
 
-pub const BEHAVIOURS: &[&str] = &["terse", "verbose", "wrong", "failing", "slow", "flaky"];
+/// Every sim behaviour name, for messages and suggestions.
+pub fn behaviours() -> Vec<&'static str> {
+    crate::sim::Behaviour::ALL
+        .iter()
+        .map(|b| b.as_str())
+        .collect()
+}
 
 /// Targets and settings of a project, read from `eyetest.toml`.
 #[derive(Debug, Clone)]
@@ -344,6 +362,59 @@ pub fn builtin_sim() -> Target {
     }
 }
 
+/// A sim behaviour name, or why it is not one (with the closest name as a hint).
+fn behaviour_named(
+    name: &str,
+    b: &str,
+    key: &str,
+) -> Result<crate::sim::Behaviour, (String, String)> {
+    b.parse().map_err(|_| {
+        let all = behaviours();
+        let hint = match crate::diagnostic::closest(b, all.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? "),
+            None => String::new(),
+        };
+        (
+            format!("target `{name}`: unknown sim {key} `{b}`"),
+            format!("{hint}expected one of `{}`", all.join("`, `")),
+        )
+    })
+}
+
+fn validate_sim(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {
+    let behaviour = match &c.behaviour {
+        Some(b) => behaviour_named(name, b, "behaviour")?,
+        None => crate::sim::Behaviour::default(),
+    };
+    if c.fail_first.is_some_and(|n| n > 0) && !behaviour.is_fault() {
+        return Err((
+            format!("target `{name}`: `fail_first` only applies to a fault behaviour, and `{behaviour}` is not one"),
+            "set e.g. `behaviour = \"rate-limited\"`, or remove `fail_first`".into(),
+        ));
+    }
+    if let Some(rate) = c.fault_rate {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err((
+                format!("target `{name}`: fault_rate must be between 0 and 1, got {rate}"),
+                "e.g. `fault_rate = 0.02` to fault 2% of requests".into(),
+            ));
+        }
+    }
+    for f in c.faults.iter().flatten() {
+        if !behaviour_named(name, f, "fault")?.is_injectable() {
+            let injectable: Vec<&str> = crate::sim::Behaviour::INJECTABLE
+                .iter()
+                .map(|b| b.as_str())
+                .collect();
+            return Err((
+                format!("target `{name}`: `faults` lists `{f}`, which is not a fault that can be injected"),
+                format!("expected some of `{}`", injectable.join("`, `")),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {
     if !name
         .chars()
@@ -394,9 +465,15 @@ fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)>
                     "remove it, or set `backend = \"replay\"`".into(),
                 ));
             }
-            if c.behaviour.is_some() || c.latency.is_some() || c.max_batch.is_some() {
+            if c.behaviour.is_some()
+                || c.latency.is_some()
+                || c.max_batch.is_some()
+                || c.fail_first.is_some()
+                || c.fault_rate.is_some()
+                || c.faults.is_some()
+            {
                 return Err((
-                    format!("target `{name}`: `behaviour`, `latency` and `max_batch` only apply to `backend = \"sim\"`"),
+                    format!("target `{name}`: `behaviour`, `latency`, `max_batch`, `fail_first`, `fault_rate` and `faults` only apply to `backend = \"sim\"`"),
                     "remove them, or set `backend = \"sim\"`".into(),
                 ));
             }
@@ -410,20 +487,67 @@ fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)>
                 ));
             }
         }
-        BackendKind::Sim => {
-            if let Some(b) = &c.behaviour {
-                if !BEHAVIOURS.contains(&b.as_str()) {
-                    let hint = match crate::diagnostic::closest(b, BEHAVIOURS.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`? "),
-                        None => String::new(),
-                    };
-                    return Err((
-                        format!("target `{name}`: unknown sim behaviour `{b}`"),
-                        format!("{hint}expected one of `{}`", BEHAVIOURS.join("`, `")),
-                    ));
-                }
-            }
-        }
+        BackendKind::Sim => validate_sim(name, c)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(toml_text: &str) -> Result<(), (String, String)> {
+        let c: TargetConfig = toml::from_str(toml_text).unwrap();
+        validate_target("t", &c)
+    }
+
+    #[test]
+    fn sim_fault_keys_are_validated() {
+        let sim = "backend = \"sim\"\n";
+        assert_eq!(
+            check(&format!(
+                "{sim}behaviour = \"rate-limited\"\nfail_first = 1"
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            check(&format!(
+                "{sim}fault_rate = 0.02\nfaults = [\"reset\", \"hang\"]"
+            )),
+            Ok(())
+        );
+        let (m, help) = check(&format!("{sim}behaviour = \"rate-limitd\"")).unwrap_err();
+        assert_eq!(m, "target `t`: unknown sim behaviour `rate-limitd`");
+        assert!(
+            help.starts_with("did you mean `rate-limited`? expected one of `terse`"),
+            "{help}"
+        );
+        let (m, _) = check(&format!("{sim}fail_first = 2")).unwrap_err();
+        assert_eq!(
+            m,
+            "target `t`: `fail_first` only applies to a fault behaviour, and `terse` is not one"
+        );
+        let (m, _) = check(&format!("{sim}fault_rate = -0.1")).unwrap_err();
+        assert_eq!(
+            m,
+            "target `t`: fault_rate must be between 0 and 1, got -0.1"
+        );
+        let (m, help) = check(&format!("{sim}fault_rate = 0.1\nfaults = [\"slow\"]")).unwrap_err();
+        assert_eq!(
+            m,
+            "target `t`: `faults` lists `slow`, which is not a fault that can be injected"
+        );
+        assert!(
+            help.starts_with("expected some of `failing`, `unavailable`"),
+            "{help}"
+        );
+        let (m, _) = check(&format!("{sim}faults = [\"rest\"]")).unwrap_err();
+        assert_eq!(m, "target `t`: unknown sim fault `rest`");
+        let openai = "backend = \"openai\"\nmodel = \"m\"\nbase_url = \"http://h/v1\"\n";
+        let (m, _) = check(&format!("{openai}fault_rate = 0.1")).unwrap_err();
+        assert!(
+            m.contains("`fault_rate` and `faults` only apply to `backend = \"sim\"`"),
+            "{m}"
+        );
+    }
 }

@@ -60,6 +60,7 @@ async fn start(behaviour: Behaviour, latency: Latency, max_concurrency: usize) -
         latency,
         max_concurrency,
         seed: 42,
+        ..SimConfig::default()
     };
     SimServer::start("127.0.0.1:0".parse().unwrap(), config)
         .await

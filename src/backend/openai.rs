@@ -19,8 +19,10 @@ mod redact;
 mod response;
 
 use self::redact::{scrub_error, shown_url, strip_userinfo_text, urlencoding_decode};
+pub use self::response::MAX_RESPONSE_BYTES;
 use self::response::{
-    read_completion, read_model_ids, read_stream, send_failure, status_failure, Failure,
+    is_html, read_completion, read_model_ids, read_stream, send_failure, status_failure,
+    wrong_content_type, Failure,
 };
 use super::retry::backoff_delay;
 use super::wire::ChatCompletionRequest;
@@ -335,13 +337,18 @@ impl OpenAiClient {
         if !response.status().is_success() {
             return Err(status_failure(url, response).await);
         }
-        // Some servers ignore `stream: true` and answer with one JSON body; that answer is
-        // still good, it just carries no TTFT.
-        let is_json = response
+        let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+            .unwrap_or_default()
+            .to_owned();
+        if is_html(&content_type) {
+            return Err(wrong_content_type(url, response, &content_type).await);
+        }
+        // Some servers ignore `stream: true` and answer with one JSON body; that answer is
+        // still good, it just carries no TTFT.
+        let is_json = content_type.trim_start().starts_with("application/json");
         if stream && !is_json {
             read_stream(url, response, start).await
         } else {

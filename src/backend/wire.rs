@@ -73,6 +73,9 @@ pub struct ChatCompletion {
     pub usage: Option<WireUsage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// Some servers and proxies answer 200 with `{"error": ...}` instead of an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -12,9 +12,20 @@ pub struct SimArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
-    /// terse, verbose, wrong, failing, slow or flaky.
+    /// terse, verbose, wrong or slow; or a fault: failing, flaky, unavailable, rate-limited,
+    /// rate-limited-bare, hang, stall, reset, cut-stream, error-event, bad-json,
+    /// empty-choices, no-usage, wrong-content-type, huge-body.
     #[arg(long, default_value = "terse")]
     behaviour: String,
+    /// A fault behaviour hits only the first N requests (0 = all), then the engine answers.
+    #[arg(long, default_value_t = 0)]
+    fail_first: u64,
+    /// Share of requests (0..1, seeded per request) that get one of --faults.
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Comma-separated faults for --fault-rate [default: failing,unavailable,reset,cut-stream].
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
     /// Time to first token, ms.
     #[arg(long, default_value_t = 0.0)]
     ttft_ms: f64,
@@ -30,7 +41,7 @@ pub struct SimArgs {
     /// Requests served at once (the engine's batch limit); 0 = unlimited.
     #[arg(long, default_value_t = 0)]
     max_batch: usize,
-    /// Seed for jitter and flaky failures.
+    /// Seed for jitter, flaky failures and the fault rate.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -44,6 +55,16 @@ pub fn run(a: SimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut faults = Vec::new();
+    for f in &a.faults {
+        match f.parse() {
+            Ok(b) => faults.push(b),
+            Err(e) => {
+                eprintln!("error: --faults: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
     let config = crate::sim::SimConfig {
         behaviour,
@@ -55,7 +76,14 @@ pub fn run(a: SimArgs) -> ExitCode {
         },
         max_concurrency: a.max_batch,
         seed: a.seed,
+        fail_first: a.fail_first,
+        fault_rate: a.fault_rate,
+        faults,
     };
+    if let Err(e) = config.check() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let addr = std::net::SocketAddr::new(a.host, a.port);
     match runtime().block_on(crate::sim::serve_forever(addr, config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
-//! What the simulated engine says, token by token, and the seeded randomness behind `flaky`
-//! and latency jitter.
+//! What the simulated engine says, token by token, and the seeded randomness behind `flaky`,
+//! `fault_rate` and latency jitter.
 //!
 //! The token model is deliberately simple and documented, so that tests and throughput runs
 //! can predict token counts exactly: a token is optional leading whitespace followed by
@@ -61,9 +61,8 @@ pub fn answer_text(behaviour: Behaviour, truth: Option<&Truth>, width: u32, heig
         Some(t) => match behaviour {
             Behaviour::Verbose => t.verbose.clone(),
             Behaviour::Wrong => t.wrong.clone(),
-            Behaviour::Terse | Behaviour::Slow | Behaviour::Flaky | Behaviour::Failing => {
-                t.terse.clone()
-            }
+            // Faults that answer at all answer tersely around their fault.
+            _ => t.terse.clone(),
         },
     }
 }

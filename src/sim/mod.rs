@@ -24,13 +24,19 @@
 //!   then one every `per_token`; a non-streaming body is sent when the last token would be,
 //!   i.e. after `ttft + (n - 1) * per_token`.
 //! - Errors: `{"error":{"message","type"}}` bodies; 400 for bad JSON, a missing image, bad
-//!   base64 or bytes that do not decode; 500 (`failing`) and 503 (`flaky`) before validation.
+//!   base64 or bytes that do not decode; 500 (`failing`), 503 (`flaky`, `unavailable`), 429
+//!   (`rate-limited`, `rate-limited-bare`) and `hang` before validation.
+//! - Faults ([`Behaviour`] lists them): every request, or the first `fail_first`, or a seeded
+//!   `fault_rate` share drawn from `faults` ([`SimConfig::fault_for`] says which request gets
+//!   which). A faulted request counts as `failed`, except `no-usage`, which is a complete
+//!   answer. Mid-stream faults strike after [`config::FAULT_AFTER_TOKENS`] tokens.
 //! - Cost: each distinct image is decoded once, and identical request bodies over 64 KiB are
 //!   parsed once (memoised by a fingerprint of all their bytes), so that a zero-latency
 //!   capacity run measures the HTTP path rather than repeated decoding of the same bytes.
 
 pub mod answer;
 pub mod config;
+mod fault;
 pub mod image;
 mod memo;
 mod server;
@@ -60,8 +66,8 @@ pub fn model_id(behaviour: Behaviour) -> String {
 
 /// Counters since start, for tests that check what the engine saw (not for timing).
 ///
-/// Every chat request is `received`, then ends as exactly one of `failed` (a simulated 500 or
-/// 503), `rejected` (a 4xx), `completed` (answer fully produced) or `cancelled` (the client
+/// Every chat request is `received`, then ends as exactly one of `failed` (a simulated fault),
+/// `rejected` (a 4xx that is not a simulated 429), `completed` (answer fully produced) or `cancelled` (the client
 /// went away after the request got a batch slot), unless it is still queued or `in_flight`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimStats {
@@ -133,6 +139,7 @@ impl SimServer {
 
     /// Stops accepting, lets open responses finish (for up to 5 s), then returns.
     pub async fn shutdown(mut self) {
+        self.engine.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -143,6 +150,14 @@ impl SimServer {
         {
             abort.abort();
         }
+    }
+}
+
+impl Drop for SimServer {
+    /// Releases `hang` and `stall` requests too, or the server task would outlive its owner
+    /// waiting for them.
+    fn drop(&mut self) {
+        self.engine.close();
     }
 }
 
@@ -193,9 +208,26 @@ pub fn banner(addr: SocketAddr, config: &SimConfig) -> String {
         0 => "unlimited".to_string(),
         n => n.to_string(),
     };
+    let mut faults = String::new();
+    if config.fail_first > 0 {
+        faults.push_str(&format!(", fail_first={}", config.fail_first));
+    }
+    if config.fault_rate > 0.0 {
+        let mix: &[Behaviour] = if config.faults.is_empty() {
+            &config::DEFAULT_FAULT_MIX
+        } else {
+            &config.faults
+        };
+        let mix: Vec<&str> = mix.iter().map(|b| b.as_str()).collect();
+        faults.push_str(&format!(
+            ", fault_rate={} of {}",
+            config.fault_rate,
+            mix.join("/")
+        ));
+    }
     format!(
         "eyetest-sim: SIMULATED engine (a test double, not a model) listening on \
-         http://{addr}/v1 (behaviour={}, ttft={}, per_token={}, max_concurrency={conc})",
+         http://{addr}/v1 (behaviour={}, ttft={}, per_token={}, max_concurrency={conc}{faults})",
         config.behaviour,
         ms(config.latency.ttft),
         ms(config.latency.per_token),

@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::answer::{self, Budget, Plan, MAX_OUTPUT_TOKENS};
-use super::config::{Behaviour, Latency, SimConfig, FLAKY_FAILURE_RATE};
+use super::config::{Behaviour, Latency, SimConfig};
 use super::image::{DecodeCache, ImageProblem};
 use super::memo::Memo;
 use super::{model_id, SimStats, SYSTEM_FINGERPRINT};
@@ -31,14 +31,14 @@ use crate::backend::wire::{ChatCompletionRequest, ModelCard, ModelList};
 /// Large enough for a 4-tile photo as base64; axum's 2 MiB default is not.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// Draw numbers for [`answer::unit`]: one per decision, so they never share a random number.
-const DRAW_FLAKY: u64 = 0;
+/// Draw numbers for [`answer::unit`]: one per decision, so they never share a random number
+/// (0 and the largest numbers are the fault draws of [`SimConfig::fault_for`]).
 const DRAW_PREFILL: u64 = 1;
 const DRAW_FIRST_GAP: u64 = 2;
 
 /// Shared state behind every route.
 pub(crate) struct Engine {
-    config: SimConfig,
+    pub(super) config: SimConfig,
     pub(super) latency: Latency,
     model_id: String,
     /// `model_id` as a JSON string literal, spliced into pre-serialized chunks.
@@ -47,6 +47,9 @@ pub(crate) struct Engine {
     counters: Counters,
     images: DecodeCache,
     requests: Memo<Job>,
+    /// Set when the server stops, so that `hang` and `stall` let go of their connections
+    /// instead of holding up a graceful shutdown.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -78,7 +81,24 @@ impl Engine {
             counters: Counters::default(),
             images: DecodeCache::default(),
             requests: Memo::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Lets `hang` and `stall` requests go: the server is stopping.
+    pub(crate) fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Engine::close`] has been called (at once if it already has been).
+    pub(super) async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|closing| *closing).await;
+    }
+
+    /// Counts a request that got a simulated fault without ever holding a batch slot.
+    pub(super) fn count_failed(&self) {
+        self.counters.failed.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn model_id(&self) -> &str {
@@ -143,6 +163,15 @@ impl Slot {
             .completed
             .fetch_add(1, Ordering::SeqCst);
     }
+
+    /// Counts the request as failed (a simulated fault) while it keeps its slot, for faults
+    /// that go on holding the connection; it is never counted twice.
+    pub(super) fn fail(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.engine.count_failed();
+        }
+    }
 }
 
 impl Drop for Slot {
@@ -196,9 +225,9 @@ impl Clock {
 /// An OpenAI-style error body: `{"error":{"message":..,"type":..}}`.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    message: String,
-    kind: &'static str,
+    pub(super) status: StatusCode,
+    pub(super) message: String,
+    pub(super) kind: &'static str,
 }
 
 impl ApiError {
@@ -280,7 +309,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 #[derive(Clone)]
 pub(super) struct Job {
     pub(super) plan: Arc<Plan>,
-    stream: bool,
+    pub(super) stream: bool,
     pub(super) include_usage: bool,
     pub(super) tiles: u32,
 }
@@ -288,31 +317,13 @@ pub(super) struct Job {
 async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesRejection>) -> Response {
     let c = &engine.counters;
     let index = c.received.fetch_add(1, Ordering::SeqCst);
-    // Failures come before any validation: a down or overloaded engine does not look at
-    // what it was sent.
-    let failure = match engine.config.behaviour {
-        Behaviour::Failing => Some((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "simulated failure (behaviour = failing)",
-        )),
-        Behaviour::Flaky
-            if answer::unit(engine.config.seed, index, DRAW_FLAKY) < FLAKY_FAILURE_RATE =>
-        {
-            Some((
-                StatusCode::SERVICE_UNAVAILABLE,
-                "simulated transient failure (behaviour = flaky); retrying may succeed",
-            ))
+    let fault = engine.config.fault_for(index);
+    // HTTP errors and `hang` come before any validation: a down or overloaded engine does not
+    // look at what it was sent.
+    if let Some(f) = fault {
+        if let Some(response) = super::fault::before_validation(&engine, f).await {
+            return response;
         }
-        _ => None,
-    };
-    if let Some((status, message)) = failure {
-        c.failed.fetch_add(1, Ordering::SeqCst);
-        return ApiError {
-            status,
-            message: message.into(),
-            kind: "server_error",
-        }
-        .into_response();
     }
     let job = match body {
         Ok(body) => prepare(&engine, &body).await,
@@ -327,8 +338,13 @@ async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesReject
             c.rejected.fetch_add(1, Ordering::SeqCst);
             e.into_response()
         }
-        Ok(job) if job.stream => super::sse::stream_response(engine, job, index),
-        Ok(job) => complete(engine, job, index).await,
+        Ok(job) => match fault {
+            Some(f) if super::fault::replaces_the_answer(f, job.stream) => {
+                super::fault::answer(engine, job, index, f).await
+            }
+            _ if job.stream => super::sse::stream_response(engine, job, index, fault),
+            _ => complete(engine, job, index, fault == Some(Behaviour::NoUsage)).await,
+        },
     }
 }
 
@@ -431,17 +447,34 @@ pub(super) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn complete(engine: Arc<Engine>, job: Job, index: u64) -> Response {
+async fn complete(engine: Arc<Engine>, job: Job, index: u64, no_usage: bool) -> Response {
+    let slot = compute(&engine, &job, index).await;
+    let mut body = completion_json(&engine, &job, index);
+    if no_usage {
+        if let Some(map) = body.as_object_mut() {
+            map.remove("usage");
+        }
+    }
+    slot.complete();
+    Json(body).into_response()
+}
+
+/// Waits for a batch slot, then for as long as the whole answer takes to generate: when a
+/// non-streaming body is due.
+pub(super) async fn compute(engine: &Arc<Engine>, job: &Job, index: u64) -> Slot {
     let slot = engine.admit().await;
     let clock = engine.clock(index);
-    let n = job.plan.completion_tokens;
     let busy = clock
         .prefill(&engine.latency, job.tiles)
-        .saturating_add(clock.decode_time(n));
-    let done_at = after(slot.admitted, busy);
-    sleep_until(done_at).await;
+        .saturating_add(clock.decode_time(job.plan.completion_tokens));
+    sleep_until(after(slot.admitted, busy)).await;
+    slot
+}
+
+/// The whole non-streaming answer, as the engine sends it when nothing goes wrong.
+pub(super) fn completion_json(engine: &Engine, job: &Job, index: u64) -> serde_json::Value {
     let p = &job.plan;
-    let body = json!({
+    json!({
         "id": format!("chatcmpl-sim-{index}"),
         "object": "chat.completion",
         "created": unix_now(),
@@ -453,9 +486,7 @@ async fn complete(engine: Arc<Engine>, job: Job, index: u64) -> Response {
             "finish_reason": p.finish_reason,
         }],
         "usage": usage(p),
-    });
-    slot.complete();
-    Json(body).into_response()
+    })
 }
 
 pub(super) fn usage(p: &Plan) -> serde_json::Value {

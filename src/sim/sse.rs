@@ -1,8 +1,9 @@
 //! Server-sent events for a streamed answer, built for a thousand concurrent streams: each
 //! event is one allocation (a per-request pre-serialized head, the token escaped in place),
 //! token text is borrowed from the plan, and deadlines are absolute (see [`super::server`]).
+//! Mid-stream faults ([`super::fault`]) strike from inside the same state machine, so that
+//! they keep the latency model's timing.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -11,10 +12,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, BytesMut};
 use tokio::time::Instant;
 
+use super::config::{Behaviour, FAULT_AFTER_TOKENS};
+use super::fault;
 use super::server::{after, sleep_until, unix_now, usage, Clock, Engine, Job, Slot};
 use super::SYSTEM_FINGERPRINT;
 
-pub(super) fn stream_response(engine: Arc<Engine>, job: Job, index: u64) -> Response {
+/// `data: {"id":..,"object":..,"created":..,"model":..,"system_fingerprint":..,"choices":[`,
+/// the part every chunk of one answer shares.
+pub(super) fn chunk_head(engine: &Engine, index: u64) -> Bytes {
     let mut head = String::with_capacity(160 + engine.model_json.len());
     head.push_str("data: {\"id\":\"chatcmpl-sim-");
     head.push_str(&index.to_string());
@@ -25,23 +30,41 @@ pub(super) fn stream_response(engine: Arc<Engine>, job: Job, index: u64) -> Resp
     head.push_str(",\"system_fingerprint\":\"");
     head.push_str(SYSTEM_FINGERPRINT);
     head.push_str("\",\"choices\":[");
+    Bytes::from(head)
+}
+
+/// A streamed answer; `fault`, if any, is one of the mid-stream ones or `empty-choices` or
+/// `no-usage` (the others never get here).
+pub(super) fn stream_response(
+    engine: Arc<Engine>,
+    job: Job,
+    index: u64,
+    fault: Option<Behaviour>,
+) -> Response {
+    let n = job.plan.completion_tokens;
     let sse = Sse {
         clock: engine.clock(index),
+        head: chunk_head(&engine, index),
         engine,
         job,
-        head: Bytes::from(head),
         phase: Phase::Admit,
         next_at: Instant::now(),
         slot: None,
+        fault,
+        strike_at: FAULT_AFTER_TOKENS.min(n.saturating_sub(1)),
     };
     let stream = futures_util::stream::unfold(sse, |mut sse| async move {
         let chunk = sse.step().await?;
-        Some((Ok::<_, Infallible>(chunk), sse))
+        Some((chunk, sse))
     });
+    event_stream(Body::from_stream(stream))
+}
+
+pub(super) fn event_stream(body: Body) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(stream))
+        .body(body)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
@@ -63,10 +86,53 @@ struct Sse {
     /// Deadline of the next token.
     next_at: Instant,
     slot: Option<Slot>,
+    fault: Option<Behaviour>,
+    /// The token a mid-stream fault replaces: never the last, which carries finish_reason.
+    strike_at: usize,
 }
 
 impl Sse {
-    async fn step(&mut self) -> Option<Bytes> {
+    async fn step(&mut self) -> Option<std::io::Result<Bytes>> {
+        if let Phase::Token(i) = self.phase {
+            if i == self.strike_at && self.fault.is_some_and(fault::strikes_mid_stream) {
+                return self.strike(i).await;
+            }
+        }
+        self.next().await.map(Ok)
+    }
+
+    /// The mid-stream fault, at token `i`'s deadline; the stream ends with it.
+    async fn strike(&mut self, i: usize) -> Option<std::io::Result<Bytes>> {
+        sleep_until(self.next_at).await;
+        self.phase = Phase::End;
+        if let Some(slot) = &mut self.slot {
+            slot.fail();
+        }
+        match self.fault? {
+            Behaviour::Reset => {
+                // Lets the server flush the tokens already written: an error returned in the
+                // same poll would drop them with the connection.
+                tokio::time::sleep(fault::RESET_FLUSH).await;
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated connection reset (reset)",
+                )))
+            }
+            Behaviour::Stall => {
+                self.engine.closed().await;
+                None
+            }
+            Behaviour::ErrorEvent => Some(Ok(fault::error_event(&self.engine))),
+            Behaviour::BadJson => {
+                let token = self.job.plan.token(i).as_bytes();
+                Some(Ok(self.raw_chunk(token)))
+            }
+            // cut-stream: a clean end, without finish_reason or [DONE].
+            _ => None,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
         match self.phase {
             Phase::Admit => {
                 let slot = self.engine.admit().await;
@@ -83,7 +149,8 @@ impl Sse {
                 sleep_until(self.next_at).await;
                 let last = i + 1 >= n;
                 let finish = if last {
-                    self.phase = if self.job.include_usage {
+                    let usage = self.fault != Some(Behaviour::NoUsage);
+                    self.phase = if self.job.include_usage && usage {
                         Phase::Usage
                     } else {
                         Phase::Done
@@ -115,8 +182,12 @@ impl Sse {
             }
             Phase::Done => {
                 self.phase = Phase::End;
-                if let Some(slot) = self.slot.take() {
-                    slot.complete();
+                if let Some(mut slot) = self.slot.take() {
+                    if self.fault == Some(Behaviour::EmptyChoices) {
+                        slot.fail();
+                    } else {
+                        slot.complete();
+                    }
                 }
                 Some(Bytes::from_static(b"data: [DONE]\n\n"))
             }
@@ -125,7 +196,14 @@ impl Sse {
     }
 
     /// `head {"index":0,"delta":<delta>[<json string>}],"finish_reason":<finish>}]}\n\n`.
+    /// With `empty-choices`, `head ]}\n\n`: the chunk with its one choice left out.
     fn choice_chunk(&self, delta: &[u8], content: Option<&str>, finish: &str) -> Bytes {
+        if self.fault == Some(Behaviour::EmptyChoices) {
+            let mut b = BytesMut::with_capacity(self.head.len() + 4);
+            b.put_slice(&self.head);
+            b.put_slice(b"]}\n\n");
+            return b.freeze();
+        }
         let extra = content.map_or(0, |c| c.len() + 8);
         let mut b = BytesMut::with_capacity(self.head.len() + delta.len() + extra + 64);
         b.put_slice(&self.head);
@@ -139,6 +217,16 @@ impl Sse {
         b.put_slice(b",\"finish_reason\":");
         b.put_slice(finish.as_bytes());
         b.put_slice(b"}]}\n\n");
+        b.freeze()
+    }
+
+    /// A content chunk whose token is written without JSON quoting: `bad-json`'s data line.
+    fn raw_chunk(&self, token: &[u8]) -> Bytes {
+        let mut b = BytesMut::with_capacity(self.head.len() + token.len() + 64);
+        b.put_slice(&self.head);
+        b.put_slice(b"{\"index\":0,\"delta\":{\"content\":");
+        b.put_slice(token);
+        b.put_slice(b"},\"finish_reason\":null}]}\n\n");
         b.freeze()
     }
 }

@@ -15,8 +15,10 @@ use crate::backend::{Answer, BackendError, Timing, Usage};
 /// Server text quoted in an error is cut here: enough to read the server's complaint,
 /// short enough that an HTML error page does not swamp the test output.
 const QUOTE_CHARS: usize = 500;
-/// A non-streaming answer larger than this is not an answer to an eye-exam question.
-const MAX_BODY_BYTES: usize = 64 << 20;
+/// A response larger than this, streamed or not, is not an answer to an eye-exam question:
+/// it is a misbehaving server or a wrong `base_url`, and reading on would only grow memory
+/// (a load test holds hundreds of responses at once).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// Error bodies are only quoted, so only their start is read.
 const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 /// After `[DONE]`, how long to wait for the server to end the body so the connection can go
@@ -134,6 +136,33 @@ pub(super) async fn status_failure(url: &Endpoint, response: Response) -> Failur
     }
 }
 
+/// An HTML page is never an API answer: it is a proxy's error page, a login wall or a web UI
+/// at the wrong `base_url`. Other unexpected types are parsed leniently, because servers
+/// label JSON and SSE carelessly (`text/plain` is common) and the parse settles it.
+pub(super) fn is_html(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// A 2xx answer of the wrong content type, named, with the start of the page quoted.
+pub(super) async fn wrong_content_type(
+    url: &Endpoint,
+    response: Response,
+    content_type: &str,
+) -> Failure {
+    let body = match read_body(url, response, MAX_ERROR_BODY_BYTES, true).await {
+        Ok(bytes) => quote_bytes(&bytes),
+        Err(failure) => format!("(body unreadable: {})", failure.error),
+    };
+    protocol(
+        url,
+        format!(
+            "expected JSON or an SSE stream, got Content-Type `{content_type}` (a proxy, login page or web UI answered, not the model server): {body}"
+        ),
+    )
+}
+
 /// Reads a body of at most `cap` bytes; a longer one is cut (`truncate`, for bodies that are
 /// only quoted) or rejected.
 async fn read_body(
@@ -153,14 +182,18 @@ async fn read_body(
                 body.extend_from_slice(&chunk[..cap - body.len()]);
                 break;
             }
-            return Err(protocol(
-                url,
-                format!("response body exceeds {} MiB", cap >> 20),
-            ));
+            return Err(protocol(url, too_large(cap)));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn too_large(cap: usize) -> String {
+    format!(
+        "the response exceeds {} MiB, far more than any chat answer; stopped reading (is base_url the chat endpoint of a model server?)",
+        cap >> 20
+    )
 }
 
 /// Classifies an error while reading a body. Before any content has been delivered, a
@@ -189,10 +222,19 @@ pub(super) async fn read_completion(
     response: Response,
     start: Instant,
 ) -> Result<Answer, Failure> {
-    let body = read_body(url, response, MAX_BODY_BYTES, false).await?;
+    let body = read_body(url, response, MAX_RESPONSE_BYTES, false).await?;
     let e2e = start.elapsed();
     let completion: ChatCompletion = serde_json::from_slice(&body)
         .map_err(|e| protocol(url, format!("invalid JSON ({e}): {}", quote_bytes(&body))))?;
+    if let (Some(error), true) = (&completion.error, completion.choices.is_empty()) {
+        return Err(protocol(
+            url,
+            format!(
+                "the server sent an error instead of an answer: {}",
+                message_of(error)
+            ),
+        ));
+    }
     let Some(choice) = completion.choices.into_iter().next() else {
         return Err(protocol(
             url,
@@ -218,7 +260,7 @@ pub(super) async fn read_model_ids(
     url: &Endpoint,
     response: Response,
 ) -> Result<Vec<String>, Failure> {
-    let body = read_body(url, response, MAX_BODY_BYTES, false).await?;
+    let body = read_body(url, response, MAX_RESPONSE_BYTES, false).await?;
     // Parsed loosely: servers disagree on `object` and `owned_by`, and only ids matter.
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| protocol(url, format!("invalid JSON ({e}): {}", quote_bytes(&body))))?;
@@ -323,6 +365,18 @@ impl StreamState {
         Ok(Flow::Continue)
     }
 
+    /// The answer of a stream that reached `[DONE]`. One that never carried a choice has no
+    /// answer in it, just as a non-streaming body with empty `choices` has none.
+    fn finished(self, url: &Endpoint, end: Instant) -> Result<Answer, Failure> {
+        if self.last_choices.is_none() {
+            return Err(protocol(
+                url,
+                "no choices in the stream: it reached [DONE] without a single choice".into(),
+            ));
+        }
+        Ok(self.into_answer(end))
+    }
+
     fn into_answer(self, end: Instant) -> Answer {
         Answer {
             text: self.text,
@@ -357,12 +411,17 @@ pub(super) async fn read_stream(
         itl: Vec::new(),
     };
     let mut events = Vec::new();
+    let mut received = 0usize;
     loop {
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(e) => return Err(body_failure(url, e, state.ttft.is_some())),
         };
+        received += chunk.len();
+        if received > MAX_RESPONSE_BYTES {
+            return Err(protocol(url, too_large(MAX_RESPONSE_BYTES)));
+        }
         // Every event in one network chunk arrived at the same moment.
         let at = Instant::now();
         let parsed = parser.push_into(&chunk, &mut events);
@@ -370,7 +429,7 @@ pub(super) async fn read_stream(
             if let Flow::Done = state.on_event(url, event, at)? {
                 let end = Instant::now();
                 drain(response).await;
-                return Ok(state.into_answer(end));
+                return state.finished(url, end);
             }
         }
         parsed.map_err(|e| protocol(url, e.to_string()))?;
@@ -378,7 +437,7 @@ pub(super) async fn read_stream(
     let end = Instant::now();
     if let Some(event) = parser.finish() {
         if let Flow::Done = state.on_event(url, event, end)? {
-            return Ok(state.into_answer(end));
+            return state.finished(url, end);
         }
     }
     // `transformers serve` closes after the last chunk without `[DONE]`; a finish_reason
