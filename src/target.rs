@@ -106,6 +106,11 @@ pub struct TargetConfig {
     /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
+    /// Whether a case that names no `targets` runs on this target. `false` for a target
+    /// that exists for one purpose (a throughput study's simulated engine) and would
+    /// otherwise need a snapshot of every case.
+    #[serde(default = "yes")]
+    pub default: bool,
 }
 
 fn default_concurrency() -> usize {

@@ -168,6 +168,9 @@ pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
 /// generated file is far more likely a mistake than a suite.
 pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
 
+/// What one spec file declares: its cases and its throughput sweeps.
+type FileContents = (Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>);
+
 fn load_file(
     root: &Path,
     abs: &Path,
@@ -175,7 +178,7 @@ fn load_file(
     id: String,
     config: &ProjectConfig,
     errors: &mut InputErrors,
-) -> Option<(Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>)> {
+) -> Option<FileContents> {
     if let Ok(meta) = std::fs::metadata(abs) {
         if meta.len() > MAX_SPEC_BYTES {
             errors.push(
@@ -215,6 +218,7 @@ fn load_file(
     let err_at =
         |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
     let defaults = raw.defaults.unwrap_or_default();
+    let declares_nothing = raw.cases.is_empty() && raw.throughput.is_empty();
     let throughputs = crate::throughput::spec::load(
         root,
         &rel,
@@ -224,7 +228,7 @@ fn load_file(
         config,
         errors,
     );
-    if raw.cases.is_empty() && throughputs.is_empty() {
+    if declares_nothing {
         errors.push(
             InputError::file(&rel, "spec file declares no `[[case]]` and no `[[throughput]]`")
                 .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
@@ -335,7 +339,12 @@ fn load_file(
                 }
                 list.get_ref().iter().map(|t| t.get_ref().clone()).collect()
             }
-            None => all_targets.clone(),
+            None => config
+                .targets
+                .values()
+                .filter(|t| t.config.default)
+                .map(|t| t.name.clone())
+                .collect(),
         };
         let max_tokens = c.max_tokens.as_ref().or(defaults.max_tokens.as_ref());
         if let Some(m) = max_tokens {
@@ -396,7 +405,7 @@ fn load_file(
 }
 
 /// Whether a path is a readable PNG or JPEG (by its magic bytes).
-fn check_image(path: &Path) -> Result<(), String> {
+pub(crate) fn check_image(path: &Path) -> Result<(), String> {
     use std::io::Read;
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
