@@ -291,7 +291,8 @@ impl Session {
     }
 }
 
-async fn start_sim(target: &Target) -> Result<SimServer, String> {
+/// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
+pub async fn start_sim(target: &Target) -> Result<SimServer, String> {
     let c = &target.config;
     let behaviour: Behaviour = c
         .behaviour
