@@ -286,3 +286,67 @@ fn queueing_is_recorded_where_it_happens() {
     // the engine's queue plus the request's own time.
     assert!(m.e2e_ms.unwrap().max < 2.5 * one, "{m:?}");
 }
+
+fn eyetest(root: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eyetest"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("EYETEST_TARGETS")
+        .env_remove("EYETEST_ACCEPT_BASELINE")
+        .env_remove("EYETEST_THROUGHPUT_OUT")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn bench_cli_accepts_then_gates_and_writes_reports() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("specs")).unwrap();
+    std::fs::write(
+        root.join("eyetest.toml"),
+        "[target.fast-sim]\nbackend = \"sim\"\nmodel = \"eyetest-sim\"\nlatency = { ttft_ms = 5, tpot_ms = 1 }\ndefault = false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("specs/tp.toml"),
+        "[[throughput]]\nname = \"quick\"\ntargets = [\"fast-sim\"]\nimages = { random = { width = 64, height = 64, count = 2 } }\nprompt = \"Describe.\"\nmax_tokens = 4\nignore_eos = true\nconcurrency = [1, 2]\nrequests = 4\n",
+    )
+    .unwrap();
+    let (ok, text) = eyetest(root, &["list"]);
+    assert!(
+        ok && text.contains("tp::quick@fast-sim [throughput]"),
+        "{text}"
+    );
+
+    let (ok, text) = eyetest(root, &["bench", "quick", "--accept"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("accepted: wrote baseline"), "{text}");
+    let baselines = root.join("golden/baselines/tp/quick@fast-sim");
+    assert_eq!(std::fs::read_dir(&baselines).unwrap().count(), 1);
+
+    let (ok, text) = eyetest(root, &["bench", "tp::quick"]);
+    assert!(ok, "{text}");
+    for needle in ["compared with baseline", "gate: PASS", "img/s", "TTFT p50"] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    let out = root.join("target/eyetest/throughput");
+    let csv = std::fs::read_to_string(out.join("throughput.csv")).unwrap();
+    assert!(csv.starts_with("num_images,model_id,batch_size,total_time,throughput,"));
+    // Two runs x 2 levels x 3 repeats, appended under one header.
+    assert_eq!(csv.lines().count(), 1 + 12, "{csv}");
+    assert!(out.join("tp/quick@fast-sim.json").exists());
+    let svg = std::fs::read_to_string(out.join("tp/quick-simulated.svg")).unwrap();
+    assert!(svg.contains("fast-sim (simulated, no GPU)"), "{svg}");
+
+    let (ok, text) = eyetest(root, &["bench", "nope"]);
+    assert!(!ok && text.contains("known: tp::quick"), "{text}");
+}

@@ -20,7 +20,6 @@
 //! request's whole life, so time lost in the client shows up instead of hiding.
 
 use std::io::Cursor;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -401,10 +400,78 @@ fn max_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// Reads the project-relative image paths a workload will send; used by tests.
-pub fn file_source(root: &Path, files: &[&str]) -> ImageSource {
-    ImageSource::Files {
-        written: files.iter().map(Into::into).collect(),
-        paths: files.iter().map(|f| root.join(f)).collect(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> RequestTemplate {
+        RequestTemplate {
+            model: "m".into(),
+            prompt: "p".into(),
+            max_tokens: 4,
+            temperature: 0.0,
+            stream: true,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn parallel_map_keeps_order_and_reports_errors() {
+        let v = parallel_map(50, |i| Ok::<_, String>(i * 2)).unwrap();
+        assert_eq!(v, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        let e = parallel_map(5, |i| if i == 3 { Err("bad 3".into()) } else { Ok(i) });
+        assert_eq!(e.unwrap_err(), "bad 3");
+        assert!(parallel_map(0, Ok::<_, String>).unwrap().is_empty());
+    }
+
+    #[test]
+    fn random_images_are_distinct_bodies_cycled_by_request() {
+        let src = ImageSource::Random {
+            width: 64,
+            height: 64,
+            count: 3,
+            seed: 9,
+        };
+        let w = Workload::build(&src, &template()).unwrap();
+        assert_eq!(w.image_label, "random 64x64");
+        assert_eq!(w.distinct_bodies(), 3);
+        assert_ne!(w.body_for(0), w.body_for(1));
+        assert_eq!(w.body_for(4), w.body_for(1));
+        // Shared, not copied: the same allocation every time.
+        assert_eq!(w.body_for(0).as_ptr(), w.body_for(3).as_ptr());
+        let body: serde_json::Value = serde_json::from_slice(&w.body_for(0)).unwrap();
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_tokens"], 4);
+    }
+
+    #[test]
+    fn file_images_are_labelled_by_size_and_content() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, side, seed) in [("a.png", 64, 1), ("b.png", 64, 2), ("c.png", 80, 3)] {
+            let png = crate::fixture::random_noise_png(side, side, seed).unwrap();
+            std::fs::write(dir.path().join(name), png).unwrap();
+        }
+        let same = Workload::build(
+            &ImageSource::files(dir.path(), &["a.png", "b.png"]),
+            &template(),
+        )
+        .unwrap();
+        assert!(
+            same.image_label.starts_with("files 64x64 x2 (sha256 "),
+            "{}",
+            same.image_label
+        );
+        let other = Workload::build(
+            &ImageSource::files(dir.path(), &["a.png", "c.png"]),
+            &template(),
+        )
+        .unwrap();
+        assert!(
+            other.image_label.starts_with("files mixed sizes x2"),
+            "{}",
+            other.image_label
+        );
+        let err = Workload::build(&ImageSource::files(dir.path(), &["nope.png"]), &template());
+        assert!(err.unwrap_err().contains("nope.png"));
     }
 }
