@@ -203,7 +203,11 @@ pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) ->
                 "write {expected} here (strings are quoted, numbers are not)"
             ));
         }
-    } else if err.span().is_some() && !message.contains("duplicate") {
+    } else if err.span().is_some()
+        && !message.contains("duplicate")
+        && !message.contains("max_drop")
+    {
+        // (A `max_drop` message comes from its own deserializer and already says the fix.)
         e = e.with_help(
             "this is not valid TOML: check for an unclosed quote, bracket or brace near here",
         );

@@ -421,7 +421,8 @@ fn judge_repeats(case: &Case, answers: Vec<Answer>) -> Outcome {
     }
 }
 
-async fn start_sim(target: &Target) -> Result<SimServer, String> {
+/// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
+pub async fn start_sim(target: &Target) -> Result<SimServer, String> {
     let c = &target.config;
     let behaviour: Behaviour = c
         .behaviour

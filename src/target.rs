@@ -123,6 +123,11 @@ pub struct TargetConfig {
     /// Replay only: the target whose recordings this one answers from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
+    /// Whether a case that names no `targets` runs on this target. `false` for a target
+    /// that exists for one purpose (a throughput study's simulated engine) and would
+    /// otherwise need a snapshot of every case.
+    #[serde(default = "yes")]
+    pub default: bool,
 }
 
 fn default_concurrency() -> usize {

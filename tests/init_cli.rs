@@ -92,7 +92,7 @@ fn init_writes_a_project_that_loads() {
     let o = eyetest(&dir, &["--root", root, "check"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("ok: 2 case(s), 1 target(s)"),
+        text(&o).contains("ok: 2 case(s), 0 throughput sweep(s), 1 target(s)"),
         "{}",
         text(&o)
     );

@@ -1,5 +1,6 @@
 //! The `eyetest` command line: one module per subcommand, each a thin shell over the library.
 
+mod bench;
 mod fixtures;
 mod init;
 mod report;
@@ -54,6 +55,9 @@ pub enum Command {
     },
     /// Validate eyetest.toml and every spec; report every problem at once.
     Check,
+    /// Run throughput sweeps ([[throughput]] specs): per-level table, gate against the
+    /// baseline for this hardware, CSV/JSON/chart under target/eyetest/throughput.
+    Bench(bench::BenchArgs),
     /// Serve the simulated engine (a test double for a model) on an OpenAI-compatible endpoint.
     Sim(sim::SimArgs),
     /// Regenerate the generated fixture images under fixtures/ (or check them with --check).
@@ -90,14 +94,16 @@ pub fn main() -> ExitCode {
         Command::Check => match load(&cli.root) {
             Some(s) => {
                 println!(
-                    "ok: {} case(s), {} target(s)",
+                    "ok: {} case(s), {} throughput sweep(s), {} target(s)",
                     s.cases.len(),
+                    s.throughputs.len(),
                     s.config.targets.len()
                 );
                 ExitCode::SUCCESS
             }
             None => ExitCode::FAILURE,
         },
+        Command::Bench(args) => bench::run_bench(&cli.root, args),
         Command::Sim(args) => sim::run(args),
         Command::Fixtures { check } => fixtures::run(&cli.root, check),
         Command::Report(args) => report::run(&cli.root, args),
@@ -123,6 +129,11 @@ fn list(root: &Path) -> ExitCode {
     for case in &suite.cases {
         for t in &case.targets {
             println!("{}", case.test_name(t));
+        }
+    }
+    for spec in &suite.throughputs {
+        for t in &spec.targets {
+            println!("{} [throughput]", spec.test_name(t));
         }
     }
     ExitCode::SUCCESS

@@ -172,7 +172,7 @@ pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
 /// generated file is far more likely a mistake than a suite.
 pub const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The cases and throughput sweeps of one spec file.
+/// What one spec file declares: its cases and its throughput sweeps.
 type FileContents = (Vec<Arc<Case>>, Vec<Arc<ThroughputSpec>>);
 
 fn load_file(
@@ -222,6 +222,7 @@ fn load_file(
     let err_at =
         |span: std::ops::Range<usize>, msg: String| InputError::at(&rel, &source, span, msg);
     let defaults = raw.defaults.unwrap_or_default();
+    let declares_nothing = raw.cases.is_empty() && raw.throughput.is_empty();
     let throughputs = crate::throughput::spec::load(
         root,
         &rel,
@@ -231,7 +232,7 @@ fn load_file(
         config,
         errors,
     );
-    if raw.cases.is_empty() && throughputs.is_empty() {
+    if declares_nothing {
         errors.push(
             InputError::at(&rel, &source, 0..0, "spec file declares no `[[case]]` and no `[[throughput]]`")
                 .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
@@ -342,7 +343,12 @@ fn load_file(
                 }
                 list.get_ref().iter().map(|t| t.get_ref().clone()).collect()
             }
-            None => all_targets.clone(),
+            None => config
+                .targets
+                .values()
+                .filter(|t| t.config.default)
+                .map(|t| t.name.clone())
+                .collect(),
         };
         let max_tokens = c.max_tokens.as_ref().or(defaults.max_tokens.as_ref());
         if let Some(m) = max_tokens {
@@ -434,7 +440,7 @@ fn load_file(
 }
 
 /// Whether a path is a readable PNG or JPEG (by its magic bytes).
-fn check_image(path: &Path) -> Result<(), String> {
+pub(crate) fn check_image(path: &Path) -> Result<(), String> {
     use std::io::Read;
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,

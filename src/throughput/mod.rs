@@ -11,11 +11,16 @@ pub mod chart;
 pub mod csv;
 pub mod fingerprint;
 pub mod gate;
+pub mod harness;
 pub mod json;
+pub mod load;
 pub mod mannwhitney;
 pub mod metrics;
+pub mod probe;
+pub mod run;
 pub mod sample;
 pub mod spec;
+pub mod table;
 pub mod verdict;
 
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};

@@ -1,0 +1,125 @@
+//! Memory: peak RSS of the load generator for 1,000 and for 10,000 requests of 560x560
+//! images. The bodies are built once and shared, so peak memory should not grow with the
+//! number of requests; what does grow is the per-request sample (timings, one 16-byte ITL
+//! gap per token), reported alongside so the two are not confused.
+//!
+//! Each count runs in a child process of this bench (peak RSS only ever rises within a
+//! process), against a zero-latency simulated engine in another process. 16 distinct images
+//! (as a spec's `count = 16` would make), c=32, 16 tokens per answer.
+//!
+//! `cargo bench --bench memory`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use eyetest::runner::runtime;
+use eyetest::throughput::load::{run_level, Progress, Workload};
+use eyetest::throughput::run::{load_client, template};
+use eyetest::throughput::spec::{ImageSource, ThroughputSpec};
+use eyetest::throughput::LevelMetrics;
+
+const IMAGES: usize = 16;
+const CONCURRENCY: usize = 32;
+const MAX_TOKENS: u32 = 16;
+
+fn spec(requests: usize) -> ThroughputSpec {
+    ThroughputSpec {
+        name: "memory".into(),
+        spec_id: "bench".into(),
+        spec_path: "bench.toml".into(),
+        line: 1,
+        targets: vec![],
+        images: ImageSource::Random {
+            width: 560,
+            height: 560,
+            count: IMAGES,
+            seed: 0,
+        },
+        prompt: "If I had to write a description for this image, it would be: ".into(),
+        max_tokens: MAX_TOKENS,
+        ignore_eos: true,
+        min_tokens: None,
+        temperature: 0.0,
+        concurrency: vec![CONCURRENCY],
+        requests: vec![requests],
+        warmup: Some(0),
+        repeats: 1,
+        stream: true,
+        test: true,
+        gate: Default::default(),
+    }
+}
+
+/// The child: one level of `requests` requests; prints peak RSS and what it held.
+fn child(base_url: &str, requests: usize) {
+    let spec = spec(requests);
+    let target = common::target(base_url);
+    let workload =
+        Arc::new(Workload::build(&spec.images, &template(&spec, &target)).expect("workload"));
+    let (client, _) = load_client(&target, base_url.to_string());
+    let run = runtime().block_on(run_level(
+        &client,
+        &workload,
+        CONCURRENCY,
+        requests,
+        &Progress::none(),
+    ));
+    let m = LevelMetrics::from_run(&run);
+    assert_eq!(m.completed, requests, "{:?}", m.errors);
+    println!(
+        "{} {} {}",
+        common::peak_rss_kib().unwrap_or(0),
+        workload.body_bytes(),
+        m.requests_per_s
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1], args[i + 2].parse().expect("request count"));
+        return;
+    }
+    let sim = common::SimProcess::start(&[]);
+    let me = std::env::current_exe().expect("own path");
+    println!(
+        "memory: {IMAGES} distinct 560x560 noise images, c={CONCURRENCY}, {MAX_TOKENS} tokens per answer, zero-latency simulated engine (separate process); {}",
+        common::machine()
+    );
+    let mut peaks = Vec::new();
+    for requests in [1_000usize, 10_000] {
+        let out = Command::new(&me)
+            .args(["--child", &sim.base_url, &requests.to_string()])
+            .output()
+            .expect("child runs");
+        assert!(
+            out.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let nums: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let (peak_kib, bodies, rps) = (nums[0], nums[1], nums[2]);
+        println!(
+            "  {requests:>6} requests: peak RSS {:>6.1} MiB (request bodies {:.1} MiB; {rps:.0} req/s)",
+            peak_kib / 1024.0,
+            bodies / (1024.0 * 1024.0)
+        );
+        peaks.push(peak_kib);
+    }
+    let per_request = (peaks[1] - peaks[0]) * 1024.0 / 9_000.0;
+    println!(
+        "  10x the requests: peak RSS x{:.2} ({:+.1} MiB, about {per_request:.0} bytes per extra request: its timing sample)",
+        peaks[1] / peaks[0],
+        (peaks[1] - peaks[0]) / 1024.0
+    );
+}

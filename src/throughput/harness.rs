@@ -1,0 +1,96 @@
+//! Throughput specs as cargo tests, in a test target of their own:
+//!
+//! ```toml
+//! [[test]]
+//! name = "throughput"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     eyetest::throughput::harness::main(env!("CARGO_MANIFEST_DIR"))
+//! }
+//! ```
+//!
+//! A separate target because a throughput trial must own the machine: it runs with one test
+//! thread, whatever `--test-threads` says, and cargo runs test binaries one after another, so
+//! no qualitative trial shares the CPU with it. Configured through the environment, like the
+//! qualitative harness: `EYETEST_TARGETS` picks targets, `EYETEST_ACCEPT_BASELINE=1` records
+//! baselines, `EYETEST_THROUGHPUT_OUT` moves the reports.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Completion, Trial};
+
+use super::run::{ignore_reason, run, RunOptions};
+use crate::runner::{runtime, Selection};
+use crate::spec::Suite;
+
+/// The test kind shown in `cargo test` output: `[throughput] throughput/study::caption-560@sim`.
+pub const KIND: &str = "throughput";
+
+/// Runs the throughput specs of the project at `manifest_dir` as tests.
+pub fn main(manifest_dir: &str) -> ExitCode {
+    run_tests(Path::new(manifest_dir), Arguments::from_args())
+}
+
+/// Runs the throughput specs of the project at `root` with libtest-style `args`.
+pub fn run_tests(root: &Path, mut args: Arguments) -> ExitCode {
+    let suite = match Suite::load(root) {
+        Ok(s) => Arc::new(s),
+        Err(errors) => {
+            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let selection = match Selection::from_env(&suite) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Two trials measuring at once would each measure the other.
+    args.test_threads = Some(1);
+    let opts = RunOptions::for_project(&suite.root, &suite.config.settings.golden);
+    libtest_mimic::run(&args, trials(&suite, &selection, &opts)).exit_code()
+}
+
+/// One trial per throughput spec x target; building them touches neither the network nor
+/// any image. Specs with `test = false` are left to `eyetest bench`.
+pub fn trials(suite: &Arc<Suite>, selection: &Selection, opts: &RunOptions) -> Vec<Trial> {
+    let mut out = Vec::new();
+    for spec in suite.throughputs.iter().filter(|s| s.test) {
+        for tname in &spec.targets {
+            let Some(target) = suite.target(tname).cloned() else {
+                continue;
+            };
+            let not_selected = selection.skip_reason(&target).is_some();
+            let (spec, selection, opts) = (spec.clone(), selection.clone(), opts.clone());
+            let trial = Trial::ignorable_test(spec.test_name(tname), move || {
+                if let Some(reason) = ignore_reason(&target, &selection) {
+                    return Ok(Completion::ignored_with(reason));
+                }
+                let report = runtime()
+                    .block_on(run(&spec, &target, &opts))
+                    .map_err(|e| format!("{}: {e}", spec.test_name(&target.name)))?;
+                let text = report.render();
+                if report.passed() {
+                    // libtest-mimic captures nothing: this is how the gate's reasoning and
+                    // the table reach the log of a passing run.
+                    println!("{text}");
+                    Ok(Completion::Completed)
+                } else {
+                    Err(text.into())
+                }
+            })
+            .with_kind(KIND)
+            .with_ignored_flag(not_selected);
+            out.push(trial);
+        }
+    }
+    out
+}

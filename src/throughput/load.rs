@@ -1,0 +1,477 @@
+//! The load generator: keeps exactly `concurrency` requests in flight against an
+//! OpenAI-compatible endpoint and times each one.
+//!
+//! Built so that the client is never what is measured:
+//! - Every image is encoded once and every distinct request body serialized once, before
+//!   the clock starts; a request sends a refcounted [`Bytes`] of its body, so 10,000 requests
+//!   of a 1.3 MB image cost the memory of the distinct bodies only.
+//! - `concurrency` worker tasks (not one task per request) pull request numbers from an
+//!   atomic counter: the closed loop of vLLM's `--max-concurrency` with no semaphore hand-off
+//!   and nothing allocated per request beyond the HTTP exchange itself. Workers are spawned
+//!   on the multi-thread runtime so that a thousand streams spread over every core.
+//! - Streaming timings come from the client ([`crate::backend::Timing`]): a monotonic clock
+//!   taken just before the request is sent, and each SSE event stamped when its network
+//!   chunk arrived.
+//! - Retries are off: a retried request would hide a failure and stretch its latency; a
+//!   failure is counted, with its error, and never averaged in.
+//!
+//! `queued` is the time from the start of the level (when, in a closed loop, every request is
+//! ready) to the moment the request got a slot and was sent; `queued + e2e` accounts for a
+//! request's whole life, so time lost in the client shows up instead of hiding.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::sample::{LevelRun, Sample};
+use super::spec::ImageSource;
+use crate::backend::openai::{request_body, OpenAiClient};
+use crate::backend::{ChatRequest, ImageData};
+
+/// What every request of a sweep asks, apart from the image.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    pub model: String,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub stream: bool,
+    /// Extra top-level fields (`ignore_eos`, `min_tokens`, the target's `extra`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The request bodies of a sweep, serialized once; request `i` sends body `i % len`.
+#[derive(Debug)]
+pub struct Workload {
+    bodies: Vec<Bytes>,
+    pub stream: bool,
+    /// What the fingerprint records about the images, e.g. "random 560x560".
+    pub image_label: String,
+}
+
+impl Workload {
+    /// Encodes every image and serializes its body, on all cores (a 560x560 noise PNG takes
+    /// milliseconds to encode, and the study's sweep has 256 of them). Each image's PNG and
+    /// data URL are dropped as soon as its body exists, so peak memory is the bodies.
+    pub fn build(images: &ImageSource, template: &RequestTemplate) -> Result<Workload, String> {
+        let n = images.count();
+        let one = |i: usize| -> Result<(Bytes, (u32, u32), String), String> {
+            let png = match images {
+                ImageSource::Random {
+                    width,
+                    height,
+                    seed,
+                    ..
+                } => crate::fixture::random_noise_png(*width, *height, seed.wrapping_add(i as u64))
+                    .map_err(|e| format!("cannot generate random image {i}: {e}"))?,
+                ImageSource::Files { paths, written } => std::fs::read(&paths[i])
+                    .map_err(|e| format!("cannot read image `{}`: {e}", written[i].display()))?,
+            };
+            let dims = dimensions(&png).map_err(|e| format!("image {i}: {e}"))?;
+            let image = ImageData::from_bytes(png).map_err(|e| format!("image {i}: {e}"))?;
+            let sha = image.sha256.clone();
+            let body = Self::body(Arc::new(image), template)?;
+            Ok((body, dims, sha))
+        };
+        let built = parallel_map(n, one)?;
+        let label = match images {
+            ImageSource::Random { width, height, .. } => format!("random {width}x{height}"),
+            ImageSource::Files { .. } => {
+                let (w, h) = built[0].1;
+                let size = if built.iter().all(|b| b.1 == (w, h)) {
+                    format!("{w}x{h}")
+                } else {
+                    "mixed sizes".into()
+                };
+                let mut hash = Sha256::new();
+                for b in &built {
+                    hash.update(b.2.as_bytes());
+                }
+                let hash = hex::encode(hash.finalize());
+                format!("files {size} x{n} (sha256 {})", &hash[..12])
+            }
+        };
+        Ok(Workload {
+            bodies: built.into_iter().map(|b| b.0).collect(),
+            stream: template.stream,
+            image_label: label,
+        })
+    }
+
+    /// A workload of ready-made images, for benchmarks and tests that bring their own.
+    pub fn from_images(
+        images: &[Arc<ImageData>],
+        template: &RequestTemplate,
+        image_label: impl Into<String>,
+    ) -> Result<Workload, String> {
+        if images.is_empty() {
+            return Err("a workload needs at least one image".into());
+        }
+        Ok(Workload {
+            bodies: images
+                .iter()
+                .map(|i| Self::body(i.clone(), template))
+                .collect::<Result<_, _>>()?,
+            stream: template.stream,
+            image_label: image_label.into(),
+        })
+    }
+
+    fn body(image: Arc<ImageData>, t: &RequestTemplate) -> Result<Bytes, String> {
+        request_body(&ChatRequest {
+            model: t.model.clone(),
+            prompt: t.prompt.clone(),
+            image,
+            max_tokens: t.max_tokens,
+            temperature: t.temperature,
+            seed: None,
+            stream: t.stream,
+            extra: t.extra.clone(),
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// The body of request `i`.
+    pub fn body_for(&self, i: usize) -> Bytes {
+        self.bodies[i % self.bodies.len()].clone()
+    }
+
+    pub fn distinct_bodies(&self) -> usize {
+        self.bodies.len()
+    }
+
+    /// Bytes held by the distinct bodies: the workload's whole memory.
+    pub fn body_bytes(&self) -> usize {
+        self.bodies.iter().map(Bytes::len).sum()
+    }
+}
+
+/// Width and height from the image header, without decoding the pixels.
+fn dimensions(bytes: &[u8]) -> Result<(u32, u32), String> {
+    image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| format!("cannot read the image size: {e}"))
+}
+
+/// `f(0..n)` on every core, in order; the first error wins.
+fn parallel_map<T: Send>(
+    n: usize,
+    f: impl Fn(usize) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, String> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, n.max(1));
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<T, String>>> = (0..n).map(|_| None).collect();
+    let results = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break out;
+                        }
+                        out.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
+    for (i, r) in results {
+        slots[i] = Some(r);
+    }
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Err("an image worker thread panicked".into())))
+        .collect()
+}
+
+/// What a sweep reports while it runs (the CLI draws a progress bar from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// A phase starts: `warmup` requests, or the measured ones, of one level of one repeat.
+    Phase {
+        repeat: usize,
+        repeats: usize,
+        concurrency: usize,
+        requests: usize,
+        warmup: bool,
+    },
+    /// One request finished.
+    Request { ok: bool },
+}
+
+/// A progress callback; [`Progress::none`] costs one branch per request.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn Fn(ProgressEvent) + Send + Sync>>);
+
+impl Progress {
+    pub fn none() -> Progress {
+        Progress(None)
+    }
+
+    pub fn new(f: impl Fn(ProgressEvent) + Send + Sync + 'static) -> Progress {
+        Progress(Some(Arc::new(f)))
+    }
+
+    fn emit(&self, e: ProgressEvent) {
+        if let Some(f) = &self.0 {
+            f(e)
+        }
+    }
+}
+
+/// Levels, requests per level, warm-up and repeats of one sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepPlan {
+    /// (concurrency, measured requests) per level, in run order.
+    pub levels: Vec<(usize, usize)>,
+    /// Unmeasured requests before each level; `None`: one per slot, so every connection is
+    /// open and the engine has warmed up before the clock starts.
+    pub warmup: Option<usize>,
+    pub repeats: usize,
+}
+
+/// Runs every level of every repeat, repeats outermost: a slow drift of the machine then
+/// spreads over all levels instead of landing on one, which keeps repeats independent.
+/// Returns one [`LevelRun`] per level and repeat, in run order.
+pub async fn sweep(
+    client: &OpenAiClient,
+    workload: &Arc<Workload>,
+    plan: &SweepPlan,
+    progress: &Progress,
+) -> Vec<LevelRun> {
+    let mut runs = Vec::with_capacity(plan.levels.len() * plan.repeats);
+    for repeat in 0..plan.repeats {
+        for &(c, requests) in &plan.levels {
+            let warmup = plan.warmup.unwrap_or(c);
+            if warmup > 0 {
+                progress.emit(ProgressEvent::Phase {
+                    repeat,
+                    repeats: plan.repeats,
+                    concurrency: c,
+                    requests: warmup,
+                    warmup: true,
+                });
+                run_level(client, workload, c, warmup, progress).await;
+            }
+            progress.emit(ProgressEvent::Phase {
+                repeat,
+                repeats: plan.repeats,
+                concurrency: c,
+                requests,
+                warmup: false,
+            });
+            runs.push(run_level(client, workload, c, requests, progress).await);
+        }
+    }
+    runs
+}
+
+/// Sends `requests` requests with `concurrency` in flight and times each.
+pub async fn run_level(
+    client: &OpenAiClient,
+    workload: &Arc<Workload>,
+    concurrency: usize,
+    requests: usize,
+    progress: &Progress,
+) -> LevelRun {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency.clamp(1, requests.max(1)))
+        .map(|_| {
+            tokio::spawn(worker(
+                client.clone(),
+                workload.clone(),
+                next.clone(),
+                requests,
+                start,
+                progress.clone(),
+            ))
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(requests);
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    for w in workers {
+        match w.await {
+            Ok(out) => {
+                samples.extend(out.samples);
+                first = min_opt(first, out.first_send);
+                last = max_opt(last, out.last_done);
+            }
+            // A worker can only die by a panic in the client: its requests are lost, and the
+            // count of samples says so.
+            Err(e) => samples.push(Sample {
+                ok: false,
+                error: Some(format!("load generator worker failed: {e}")),
+                ..Default::default()
+            }),
+        }
+    }
+    let wall = match (first, last) {
+        (Some(f), Some(l)) => l.saturating_duration_since(f),
+        _ => Duration::ZERO,
+    };
+    LevelRun {
+        concurrency,
+        wall,
+        samples,
+    }
+}
+
+struct WorkerOut {
+    samples: Vec<Sample>,
+    first_send: Option<Instant>,
+    last_done: Option<Instant>,
+}
+
+async fn worker(
+    client: OpenAiClient,
+    workload: Arc<Workload>,
+    next: Arc<AtomicUsize>,
+    total: usize,
+    level_start: Instant,
+    progress: Progress,
+) -> WorkerOut {
+    let mut out = WorkerOut {
+        samples: Vec::new(),
+        first_send: None,
+        last_done: None,
+    };
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= total {
+            return out;
+        }
+        let body = workload.body_for(i);
+        let sent = Instant::now();
+        out.first_send.get_or_insert(sent);
+        let result = client.chat_with_body(body, workload.stream).await;
+        let done = Instant::now();
+        out.last_done = Some(done);
+        let queued = sent.saturating_duration_since(level_start);
+        let sample = match result {
+            Ok(a) => Sample {
+                ok: true,
+                error: None,
+                queued,
+                ttft: a.timing.ttft,
+                e2e: a.timing.e2e,
+                itl: a.timing.itl,
+                prompt_tokens: a.usage.map(|u| u.prompt_tokens),
+                output_tokens: a.usage.map(|u| u.completion_tokens),
+            },
+            Err(e) => Sample {
+                ok: false,
+                error: Some(e.to_string()),
+                queued,
+                e2e: done.saturating_duration_since(sent),
+                ..Default::default()
+            },
+        };
+        progress.emit(ProgressEvent::Request { ok: sample.ok });
+        out.samples.push(sample);
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> RequestTemplate {
+        RequestTemplate {
+            model: "m".into(),
+            prompt: "p".into(),
+            max_tokens: 4,
+            temperature: 0.0,
+            stream: true,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn parallel_map_keeps_order_and_reports_errors() {
+        let v = parallel_map(50, |i| Ok::<_, String>(i * 2)).unwrap();
+        assert_eq!(v, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        let e = parallel_map(5, |i| if i == 3 { Err("bad 3".into()) } else { Ok(i) });
+        assert_eq!(e.unwrap_err(), "bad 3");
+        assert!(parallel_map(0, Ok::<_, String>).unwrap().is_empty());
+    }
+
+    #[test]
+    fn random_images_are_distinct_bodies_cycled_by_request() {
+        let src = ImageSource::Random {
+            width: 64,
+            height: 64,
+            count: 3,
+            seed: 9,
+        };
+        let w = Workload::build(&src, &template()).unwrap();
+        assert_eq!(w.image_label, "random 64x64");
+        assert_eq!(w.distinct_bodies(), 3);
+        assert_ne!(w.body_for(0), w.body_for(1));
+        assert_eq!(w.body_for(4), w.body_for(1));
+        // Shared, not copied: the same allocation every time.
+        assert_eq!(w.body_for(0).as_ptr(), w.body_for(3).as_ptr());
+        let body: serde_json::Value = serde_json::from_slice(&w.body_for(0)).unwrap();
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_tokens"], 4);
+    }
+
+    #[test]
+    fn file_images_are_labelled_by_size_and_content() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, side, seed) in [("a.png", 64, 1), ("b.png", 64, 2), ("c.png", 80, 3)] {
+            let png = crate::fixture::random_noise_png(side, side, seed).unwrap();
+            std::fs::write(dir.path().join(name), png).unwrap();
+        }
+        let same = Workload::build(
+            &ImageSource::files(dir.path(), &["a.png", "b.png"]),
+            &template(),
+        )
+        .unwrap();
+        assert!(
+            same.image_label.starts_with("files 64x64 x2 (sha256 "),
+            "{}",
+            same.image_label
+        );
+        let other = Workload::build(
+            &ImageSource::files(dir.path(), &["a.png", "c.png"]),
+            &template(),
+        )
+        .unwrap();
+        assert!(
+            other.image_label.starts_with("files mixed sizes x2"),
+            "{}",
+            other.image_label
+        );
+        let err = Workload::build(&ImageSource::files(dir.path(), &["nope.png"]), &template());
+        assert!(err.unwrap_err().contains("nope.png"));
+    }
+}
