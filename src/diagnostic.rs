@@ -174,8 +174,8 @@ pub fn closest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Opt
 /// Turns a `toml` parse/deserialize error into an [`InputError`] at its span, and when it is
 /// an unknown key, suggests the nearest valid one.
 pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) -> InputError {
-    let message = err.message().trim().to_string();
     let span = err.span().unwrap_or(0..0);
+    let message = toml_message(err.message(), source, &span);
     let mut e = InputError::at(path, source, span, message.clone());
     if let Some((wrong, valid)) = parse_unknown_field(&message) {
         let list = valid.join("`, `");
@@ -203,12 +203,37 @@ pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) ->
                 "write {expected} here (strings are quoted, numbers are not)"
             ));
         }
-    } else if err.span().is_some() && !message.contains("duplicate") {
+    } else if message.starts_with("duplicate key") {
+        e = e.with_help(
+            "a key may appear only once in a table: remove one of them (each further case \
+             starts with its own `[[case]]` line)",
+        );
+    } else if message.starts_with("the file ends") {
+        e = e.with_help("complete the last line, e.g. `key = \"value\"`");
+    } else if err.span().is_some() {
         e = e.with_help(
             "this is not valid TOML: check for an unclosed quote, bracket or brace near here",
         );
     }
     e
+}
+
+/// The toml crate's parse messages run over several lines ("invalid string\nexpected `\"`")
+/// and are empty when the file stops after `key =`: one line each, and never blank.
+fn toml_message(raw: &str, source: &str, span: &Range<usize>) -> String {
+    let joined = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !joined.is_empty() {
+        joined
+    } else if span.start >= source.trim_end().len() {
+        "the file ends in the middle of a TOML statement".into()
+    } else {
+        "invalid TOML".into()
+    }
 }
 
 fn parse_unknown_field(msg: &str) -> Option<(String, Vec<String>)> {

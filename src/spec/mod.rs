@@ -88,7 +88,7 @@ impl Suite {
         let specs_dir = root.join(&config.settings.specs);
         let mut errors = InputErrors::default();
         let mut files = Vec::new();
-        collect_toml_files(&specs_dir, &mut files, &mut errors);
+        collect_toml_files(&specs_dir, &mut files, &mut HashSet::new(), &mut errors);
         files.sort();
         let mut cases = Vec::new();
         let mut throughputs = Vec::new();
@@ -123,7 +123,19 @@ impl Suite {
     }
 }
 
-fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErrors) {
+/// Symlinked directories are followed (a spec set may be linked in), each real directory
+/// once, so a link back up the tree cannot make the walk endless.
+fn collect_toml_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    errors: &mut InputErrors,
+) {
+    if let Ok(real) = std::fs::canonicalize(dir) {
+        if !seen.insert(real) {
+            return;
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
@@ -138,7 +150,7 @@ fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErro
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect_toml_files(&path, out, errors);
+            collect_toml_files(&path, out, seen, errors);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);
         }
