@@ -125,7 +125,7 @@ fn reference(input: &[u8]) -> Vec<SseEvent> {
         i += 1;
     }
     let (mut out, mut data, mut event) = (Vec::new(), String::new(), String::new());
-    let mut dispatch = |data: &mut String, event: &mut String, out: &mut Vec<SseEvent>| {
+    let dispatch = |data: &mut String, event: &mut String, out: &mut Vec<SseEvent>| {
         let kind = std::mem::take(event);
         if data.is_empty() {
             return;
