@@ -18,7 +18,7 @@ use reqwest::Url;
 mod redact;
 mod response;
 
-use self::redact::{scrub_error, shown_url, strip_userinfo_text, urlencoding_decode};
+use self::redact::{scrub_error, scrub_text, shown_url, strip_userinfo_text, urlencoding_decode};
 use self::response::{
     read_completion, read_model_ids, read_stream, send_failure, status_failure, Failure,
 };
@@ -207,6 +207,12 @@ impl OpenAiClient {
         if let Some(key) = &config.api_key {
             if !key.expose().is_empty() {
                 secrets.push(key.expose().to_owned());
+                // A server quoting the header inside JSON escapes `"` and `\`.
+                let json = serde_json::to_string(key.expose()).unwrap_or_default();
+                let json = json.trim_matches('"');
+                if json != key.expose() {
+                    secrets.push(json.to_owned());
+                }
             }
         }
         let setup = Setup::new(&config, &mut secrets).map_err(|e| scrub_error(e, &secrets));
@@ -249,6 +255,12 @@ impl OpenAiClient {
             })
             .await?;
         answer.timing.attempts = attempts;
+        // An answer goes into results, recordings and snapshots that get committed; a server
+        // that echoes the request headers into it must not take the key there.
+        if !self.inner.secrets.is_empty() {
+            answer.text = scrub_text(answer.text, &self.inner.secrets);
+            answer.model = scrub_text(answer.model, &self.inner.secrets);
+        }
         Ok(answer)
     }
 
