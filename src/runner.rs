@@ -300,13 +300,23 @@ impl Session {
                     .and_then(|v| std::env::var(v).ok())
                     .filter(|k| !k.is_empty())
                     .map(Secret::new);
+                let connect_timeout = Duration::from_secs(10).min(target.timeout());
+                // A private CA is trusted by its target's own client, never by the shared one.
+                let http = match &target.config.ca_file {
+                    Some(ca) => crate::backend::openai::http_client_with_ca(
+                        &self.suite.root.join(ca),
+                        connect_timeout,
+                    )
+                    .map_err(|e| format!("target `{}`: {e}", target.name))?,
+                    None => self.http.clone(),
+                };
                 Ok(OpenAiClient::new(
-                    self.http.clone(),
+                    http,
                     OpenAiConfig {
                         base_url,
                         api_key,
                         timeout: target.timeout(),
-                        connect_timeout: Duration::from_secs(10).min(target.timeout()),
+                        connect_timeout,
                         max_retries: target.config.retries,
                         backoff: Duration::from_millis(target.config.retry_backoff_ms),
                     },

@@ -77,6 +77,10 @@ pub struct TargetConfig {
     /// Name of the environment variable holding the API key (never the key itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// PEM file of a CA to trust for this target's https endpoint (a self-signed or company
+    /// CA), relative to the project root; checked when eyetest.toml is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,
     /// Engine and version, e.g. "vLLM 0.10.2"; goes into reports and snapshot headers.
@@ -278,7 +282,9 @@ impl ProjectConfig {
             let span = spanned.span();
             replay_spans.insert(name.clone(), span.clone());
             let config = spanned.into_inner();
-            if let Err(msg) = validate_target(&name, &config) {
+            if let Err(msg) = validate_target(&name, &config).and_then(|()| {
+                check_ca_file(&name, &config, path.parent().unwrap_or(Path::new("")))
+            }) {
                 let (m, help) = msg;
                 errors.push(InputError::at(path, &text, span, m).with_help(help));
                 continue;
@@ -342,6 +348,26 @@ pub fn builtin_sim() -> Target {
         config: toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"\nbehaviour = \"terse\"")
             .expect("built-in sim target parses"),
     }
+}
+
+/// `ca_file` must be a readable PEM certificate, and only an `openai` target makes requests
+/// that it could apply to.
+fn check_ca_file(name: &str, c: &TargetConfig, root: &Path) -> Result<(), (String, String)> {
+    let Some(ca) = &c.ca_file else {
+        return Ok(());
+    };
+    if c.backend != BackendKind::Openai {
+        return Err((
+            format!("target `{name}`: `ca_file` only applies to `backend = \"openai\"`"),
+            "remove it: simulated and replay targets make no TLS connections".into(),
+        ));
+    }
+    crate::backend::openai::load_ca_file(&root.join(ca)).map(drop).map_err(|e| {
+        (
+            format!("target `{name}`: ca_file {e}"),
+            "give the path (relative to the project root) of the CA certificate in PEM form, e.g. `ca_file = \"certs/ca.pem\"`".into(),
+        )
+    })
 }
 
 fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {

@@ -17,6 +17,9 @@ use reqwest::Url;
 
 mod redact;
 mod response;
+mod tls;
+
+pub use self::tls::{http_client_with_ca, load_ca_file};
 
 use self::redact::{scrub_error, scrub_text, shown_url, strip_userinfo_text, urlencoding_decode};
 use self::response::{
@@ -129,6 +132,14 @@ pub fn http_client_for(config: &OpenAiConfig) -> reqwest::Client {
 }
 
 fn build_http_client(connect_timeout: Duration) -> reqwest::Client {
+    client_builder(connect_timeout)
+        .build()
+        // Building only fails if the TLS backend cannot start; the default client would
+        // report the same problem on first use.
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+fn client_builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("eyetest/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(connect_timeout)
@@ -136,10 +147,6 @@ fn build_http_client(connect_timeout: Duration) -> reqwest::Client {
         .tcp_keepalive(Duration::from_secs(60))
         // SSE chunks are tiny; Nagle's algorithm would distort inter-token latencies.
         .tcp_nodelay(true)
-        .build()
-        // Building only fails if the TLS backend cannot start; the default client would
-        // report the same problem on first use.
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// The request body eyetest sends for `req`.

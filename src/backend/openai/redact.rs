@@ -113,6 +113,10 @@ pub(super) fn scrub_error(error: BackendError, secrets: &[String]) -> BackendErr
             url: s(url),
             reason: s(reason),
         },
+        BackendError::Tls { url, reason } => BackendError::Tls {
+            url: s(url),
+            reason: s(reason),
+        },
         BackendError::Timeout { url, timeout } => BackendError::Timeout {
             url: s(url),
             timeout,
