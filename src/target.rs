@@ -299,6 +299,9 @@ impl ProjectConfig {
                 continue;
             };
             let problem = match targets.get(source) {
+                _ if source == &t.name => Some(format!(
+                    "`replay_of = \"{source}\"` names the target itself; name the live target whose recordings it replays"
+                )),
                 None => Some(format!("`replay_of = \"{source}\"` names no declared target")),
                 Some(s) if s.config.backend == BackendKind::Replay => Some(format!(
                     "`replay_of = \"{source}\"` names another replay target; replay the live target instead"
@@ -364,7 +367,7 @@ fn check_ca_file(name: &str, c: &TargetConfig, root: &Path) -> Result<(), (Strin
     }
     crate::backend::openai::load_ca_file(&root.join(ca)).map(drop).map_err(|e| {
         (
-            format!("target `{name}`: ca_file {e}"),
+            format!("target `{name}`: ca_file `{}` {e}", ca.display()),
             "give the path (relative to the project root) of the CA certificate in PEM form, e.g. `ca_file = \"certs/ca.pem\"`".into(),
         )
     })

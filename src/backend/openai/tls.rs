@@ -9,16 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The certificates of a PEM file, checked the way the TLS stack will use them, so that a
-/// wrong file is reported when eyetest.toml is loaded rather than on the first request.
+/// wrong file is reported when eyetest.toml is loaded rather than on the first request. The
+/// error completes a sentence that starts with the file's name.
 pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|_| format!("`{}` has a damaged PEM certificate block", path.display()))?;
+        .map_err(|_| "has a damaged PEM certificate block".to_string())?;
     if certs.is_empty() {
-        return Err(format!(
-            "`{}` holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` block)",
-            path.display()
-        ));
+        return Err("holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` block)".into());
     }
     // Building a client is what parses each certificate's DER.
     certs
@@ -27,12 +25,7 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
             b.add_root_certificate(c.clone())
         })
         .build()
-        .map_err(|_| {
-            format!(
-                "`{}` holds a certificate that cannot be parsed",
-                path.display()
-            )
-        })?;
+        .map_err(|_| "holds a certificate that cannot be parsed".to_string())?;
     Ok(certs)
 }
 
@@ -41,7 +34,7 @@ pub fn http_client_with_ca(
     ca_file: &Path,
     connect_timeout: Duration,
 ) -> Result<reqwest::Client, String> {
-    let certs = load_ca_file(ca_file)?;
+    let certs = load_ca_file(ca_file).map_err(|e| format!("`{}` {e}", ca_file.display()))?;
     certs
         .into_iter()
         .fold(super::client_builder(connect_timeout), |b, c| {
@@ -99,6 +92,6 @@ mod tests {
         assert!(err.contains("cannot be parsed"), "{err}");
         assert!(load_ca_file(&dir.path().join("missing.pem"))
             .unwrap_err()
-            .contains("cannot read"));
+            .contains("cannot be read"));
     }
 }
