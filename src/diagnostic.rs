@@ -174,9 +174,21 @@ pub fn closest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Opt
 /// Turns a `toml` parse/deserialize error into an [`InputError`] at its span, and when it is
 /// an unknown key, suggests the nearest valid one.
 pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) -> InputError {
-    let message = err.message().trim().to_string();
     let span = err.span().unwrap_or(0..0);
-    let mut e = InputError::at(path, source, span, message.clone());
+    let mut message = plain_types(&toml_message(err.message(), source, &span));
+    // Valid TOML that does not fit the schema: never call it invalid TOML. serde words the
+    // errors of types with a custom `expecting` as that text alone.
+    let parses = source.parse::<toml::Table>().is_ok();
+    // (`max_drop`'s own deserializer already words its message as the fix.)
+    if parses
+        && !message.starts_with("max_drop")
+        && !["invalid", "unknown", "missing", "duplicate"]
+            .iter()
+            .any(|p| message.starts_with(p))
+    {
+        message = format!("invalid value: expected {message}");
+    }
+    let mut e = InputError::at(path, source, span.clone(), message.clone());
     if let Some((wrong, valid)) = parse_unknown_field(&message) {
         let list = valid.join("`, `");
         e = match closest(&wrong, valid.iter().map(String::as_str)) {
@@ -194,25 +206,76 @@ pub fn from_toml_error(path: &Path, source: &Arc<str>, err: &toml::de::Error) ->
             .with_help(format!("add `{field} = ...` to this table"))
             .with_label("this table");
     } else if let Some(expected) = message.split(", expected ").nth(1) {
-        if message.starts_with("invalid type") {
-            let expected = expected
-                .replace("i64", "an integer")
-                .replace("u64", "a non-negative integer")
-                .replace("f64", "a number");
-            e = e.with_help(format!(
-                "write {expected} here (strings are quoted, numbers are not)"
-            ));
+        let single_bracket_case = source
+            .get(span.start..)
+            .is_some_and(|rest| rest.starts_with("[case]"));
+        if single_bracket_case {
+            e = e.with_help(
+                "each case starts with its own `[[case]]` line (double brackets: a list of \
+                 tables)",
+            );
+        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            let example = match expected {
+                "a list" => " like `[\"a\", \"b\"]`",
+                "a table" => " like `{ key = \"value\" }`",
+                "a boolean" => ": `true` or `false`, unquoted",
+                _ => " (strings are quoted, numbers are not)",
+            };
+            e = e.with_help(format!("write {expected} here{example}"));
         }
-    } else if err.span().is_some()
-        && !message.contains("duplicate")
-        && !message.contains("max_drop")
-    {
+    } else if message.contains("escape") || message.contains("unicode") {
+        e = e.with_help(
+            "in a \"...\" string a backslash starts an escape; write regexes and Windows paths \
+             in a literal string '...', which keeps backslashes as written",
+        );
+    } else if message.starts_with("duplicate key") {
+        e = e.with_help(
+            "a key may appear only once in a table: remove one of them (each further case \
+             starts with its own `[[case]]` line)",
+        );
+    } else if message.starts_with("the file ends") {
+        e = e.with_help("complete the last line, e.g. `key = \"value\"`");
+    } else if err.span().is_some() && !parses && !message.contains("max_drop") {
         // (A `max_drop` message comes from its own deserializer and already says the fix.)
         e = e.with_help(
             "this is not valid TOML: check for an unclosed quote, bracket or brace near here",
         );
     }
     e
+}
+
+/// serde names Rust types ("expected i64", "invalid type: map"); a spec author knows TOML's.
+fn plain_types(message: &str) -> String {
+    if !(message.starts_with("invalid type") || message.starts_with("invalid value")) {
+        return message.to_string();
+    }
+    message
+        .replace("expected i64", "expected an integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected u32", "expected a non-negative integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected a list")
+        .replace("expected a map", "expected a table")
+        .replace("invalid type: sequence", "invalid type: list")
+        .replace("invalid type: map", "invalid type: table")
+}
+
+/// The toml crate's parse messages run over several lines ("invalid string\nexpected `\"`")
+/// and are empty when the file stops after `key =`: one line each, and never blank.
+fn toml_message(raw: &str, source: &str, span: &Range<usize>) -> String {
+    let joined = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !joined.is_empty() {
+        joined
+    } else if span.start >= source.trim_end().len() {
+        "the file ends in the middle of a TOML statement".into()
+    } else {
+        "invalid TOML".into()
+    }
 }
 
 fn parse_unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
@@ -236,6 +299,10 @@ fn parse_unknown_variant(msg: &str) -> Option<String> {
             "did you mean `{s}`? expected one of `{}`",
             valid.join("`, `")
         ),
+        // The one enum a user is likely to guess at: the engine's name instead of its API.
+        None if valid.contains(&"openai") => "vLLM, SGLang, TGI, llama.cpp, Ollama and every \
+            other OpenAI-compatible server are `openai`"
+            .to_string(),
         None => format!("expected one of `{}`", valid.join("`, `")),
     })
 }

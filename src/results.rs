@@ -139,7 +139,9 @@ impl ResultRecord {
 /// Appends records to a JSON-lines file, one `write` + flush per record.
 ///
 /// One `write_all` of a whole line to a file opened with `O_APPEND` keeps lines whole even
-/// when several processes (nextest runs one per test) append to the same file.
+/// when several processes (nextest runs one per test) append to the same file. `File` has no
+/// user-space buffer, so once `write` returns the line is the kernel's: a process killed
+/// after that, by any signal, has lost nothing it reported (tests/interrupt.rs kills one).
 pub struct ResultsWriter {
     file: Mutex<File>,
     path: PathBuf,
@@ -191,6 +193,21 @@ pub fn read_results(path: &Path) -> std::io::Result<Vec<ResultRecord>> {
     Ok(out)
 }
 
+/// Temp files of [`write_atomic`] calls in progress, so that a process told to exit at once
+/// can remove them instead of leaving half a file behind.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the temp files of atomic writes still in progress; for a process about to exit.
+pub fn remove_pending_temp_files() {
+    for tmp in pending().drain(..) {
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
 /// Writes a file so that readers see the old content or the new, never half of either:
 /// a temp file in the same directory, flushed to disk, then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -200,13 +217,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
+    // Unique per call: two tasks of one process may write the same file at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{seq}.tmp", std::process::id()));
+    pending().push(tmp.clone());
+    let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-    })
+    }
+    pending().retain(|p| p != &tmp);
+    result
 }

@@ -11,6 +11,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::backend::openai::{OpenAiClient, OpenAiConfig, Secret};
 use crate::backend::{Answer, ChatRequest, ImageData};
+use crate::halt::{Halt, Phase};
 use crate::rubric::Verdict;
 use crate::sim::{Behaviour, Latency, SimConfig, SimServer};
 use crate::spec::{Case, Suite};
@@ -171,6 +172,8 @@ pub struct Session {
     images: Mutex<HashMap<PathBuf, Arc<ImageCell>>>,
     /// Store every live answer under golden/recordings (`--record`, `EYETEST_RECORD=1`).
     record: bool,
+    /// Stops new requests once a run is told to stop (`eyetest run` on SIGINT/SIGTERM).
+    halt: Halt,
 }
 
 impl Session {
@@ -196,6 +199,7 @@ impl Session {
             targets,
             images: Mutex::new(HashMap::new()),
             record: false,
+            halt: Halt::default(),
         })
     }
 
@@ -204,6 +208,12 @@ impl Session {
         let mut s = Arc::into_inner(Session::new(suite)).expect("fresh session");
         s.record = true;
         Arc::new(s)
+    }
+
+    /// The switch that stops this session's run: draining makes every request not yet sent
+    /// fail with [`NOT_STARTED`], which [`run_all`] reports as never run.
+    pub fn halt(&self) -> &Halt {
+        &self.halt
     }
 
     fn golden_dir(&self) -> PathBuf {
@@ -290,13 +300,23 @@ impl Session {
                     .and_then(|v| std::env::var(v).ok())
                     .filter(|k| !k.is_empty())
                     .map(Secret::new);
+                let connect_timeout = Duration::from_secs(10).min(target.timeout());
+                // A private CA is trusted by its target's own client, never by the shared one.
+                let http = match &target.config.ca_file {
+                    Some(ca) => crate::backend::openai::http_client_with_ca(
+                        &self.suite.root.join(ca),
+                        connect_timeout,
+                    )
+                    .map_err(|e| format!("target `{}`: {e}", target.name))?,
+                    None => self.http.clone(),
+                };
                 Ok(OpenAiClient::new(
-                    self.http.clone(),
+                    http,
                     OpenAiConfig {
                         base_url,
                         api_key,
                         timeout: target.timeout(),
-                        connect_timeout: Duration::from_secs(10).min(target.timeout()),
+                        connect_timeout,
                         max_retries: target.config.retries,
                         backoff: Duration::from_millis(target.config.retry_backoff_ms),
                     },
@@ -330,6 +350,9 @@ impl Session {
     /// Asks one case of one target once, waiting for a slot under the target's concurrency
     /// bound; replays from golden/recordings for a replay target, and records when asked to.
     pub async fn ask(&self, case: &Case, target: &Target) -> Result<Answer, String> {
+        if self.halt.phase() >= Phase::Draining {
+            return Err(NOT_STARTED.into());
+        }
         let image = self.image(case).await?;
         let request = self.request(case, target, image);
         if let Some(source) = &target.config.replay_of {
@@ -339,11 +362,13 @@ impl Session {
         }
         let client = self.client(target).await?;
         let answer = {
-            let _permit = self.targets[&target.name]
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| "target closed".to_string())?;
+            let permits = &self.targets[&target.name].permits;
+            // A case waiting for a slot has not started; a drain must not let it start.
+            let _permit = tokio::select! {
+                biased;
+                _ = self.halt.reached(Phase::Draining) => return Err(NOT_STARTED.into()),
+                permit = permits.acquire() => permit.map_err(|_| "target closed".to_string())?,
+            };
             client.chat(&request).await.map_err(|e| e.to_string())?
         };
         if self.record {
@@ -472,14 +497,30 @@ fn toml_to_json_map(t: &toml::Table) -> serde_json::Map<String, serde_json::Valu
     }
 }
 
+/// The error of a request that a draining run never sent.
+pub const NOT_STARTED: &str = "not started: the run was stopped";
+
+/// What became of the pairs of a run that was stopped part-way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    /// Had not started when the run began draining.
+    pub not_started: usize,
+    /// Were in flight past the grace period and were dropped.
+    pub aborted: usize,
+}
+
 /// Runs every given (case, target) pair concurrently (bounded per target) and hands each
 /// outcome to `on_done` as soon as it arrives, so results are written as they come.
+///
+/// When the session's [`Halt`] drains, pairs not yet started are not run, and when it
+/// aborts, those in flight are dropped: neither reaches `on_done`, so every result handed
+/// out is a whole one. Returns how many pairs ended that way.
 pub async fn run_all(
     session: Arc<Session>,
     pairs: Vec<(Arc<Case>, Arc<Target>)>,
     selection: Selection,
     mut on_done: impl FnMut(&Case, &Target, &Outcome, Duration),
-) {
+) -> Unfinished {
     let selection = Arc::new(selection);
     let mut set = tokio::task::JoinSet::new();
     for (case, target) in pairs {
@@ -487,107 +528,28 @@ pub async fn run_all(
         let selection = selection.clone();
         set.spawn(async move {
             let start = Instant::now();
-            let outcome = session.run(&case, &target, &selection).await;
-            (case, target, outcome, start.elapsed())
+            let halt = session.halt().clone();
+            let outcome = tokio::select! {
+                outcome = session.run(&case, &target, &selection) => outcome,
+                _ = halt.reached(Phase::Aborting) => return Err(true),
+            };
+            if matches!(&outcome, Outcome::Error(e) if e == NOT_STARTED) {
+                return Err(false);
+            }
+            Ok((case, target, outcome, start.elapsed()))
         });
     }
+    let mut unfinished = Unfinished::default();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((case, target, outcome, elapsed)) => on_done(&case, &target, &outcome, elapsed),
+            Ok(Ok((case, target, outcome, elapsed))) => on_done(&case, &target, &outcome, elapsed),
+            Ok(Err(true)) => unfinished.aborted += 1,
+            Ok(Err(false)) => unfinished.not_started += 1,
             Err(e) => eprintln!("eyetest: a case task failed: {e}"),
         }
     }
+    unfinished
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::Timing;
-
-    fn case(repeats: u32, pass_rate: f64, temperature: f64) -> Case {
-        let rubric: crate::rubric::Rubric = toml::from_str("number = 2").unwrap();
-        Case {
-            spec: Arc::new(crate::spec::SpecFile {
-                path: "specs/x.toml".into(),
-                id: "x".into(),
-                source: "".into(),
-            }),
-            name: "c".into(),
-            category: None,
-            subcategory: None,
-            image: "i.png".into(),
-            image_path: "i.png".into(),
-            user_image: false,
-            prompt: "How many?".into(),
-            label: None,
-            rubric,
-            targets: vec!["sim".into()],
-            max_tokens: 10,
-            temperature,
-            seed: None,
-            repeats,
-            pass_rate,
-            line: 1,
-        }
-    }
-
-    fn answers(texts: &[&str]) -> Vec<Answer> {
-        texts
-            .iter()
-            .map(|t| Answer {
-                text: t.to_string(),
-                model: "m".into(),
-                finish_reason: None,
-                usage: None,
-                timing: Timing::default(),
-            })
-            .collect()
-    }
-
-    fn repeats_of(o: &Outcome) -> (&str, Repeats) {
-        match o {
-            Outcome::Answered {
-                answer,
-                repeats: Some(r),
-                ..
-            } => (answer.text.as_str(), r.clone()),
-            other => panic!("expected repeats, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn four_of_five_meets_a_pass_rate_of_080_and_is_unstable_at_temperature_0() {
-        let o = judge_repeats(&case(5, 0.8, 0.0), answers(&["2", "two", "2", "3", "2"]));
-        let (text, r) = repeats_of(&o);
-        assert_eq!(text, "2", "the most common answer stands for the case");
-        assert_eq!((r.total, r.passed, r.distinct), (5, 4, 3));
-        assert!(r.unstable);
-        assert!(o.passed());
-    }
-
-    #[test]
-    fn three_of_five_misses_a_pass_rate_of_080() {
-        let o = judge_repeats(&case(5, 0.8, 0.0), answers(&["2", "3", "2", "3", "2"]));
-        let (_, r) = repeats_of(&o);
-        assert_eq!(r.passed, 3);
-        assert!(!o.passed());
-    }
-
-    #[test]
-    fn identical_answers_are_stable_and_variation_above_temperature_0_is_expected() {
-        let o = judge_repeats(&case(3, 1.0, 0.0), answers(&["2", "2", "2"]));
-        let (_, r) = repeats_of(&o);
-        assert!(!r.unstable && r.distinct == 1 && o.passed());
-        let o = judge_repeats(&case(3, 1.0, 0.7), answers(&["2", "two", "2"]));
-        let (_, r) = repeats_of(&o);
-        assert!(!r.unstable && r.distinct == 2 && o.passed());
-    }
-
-    #[test]
-    fn ties_go_to_the_first_answer_seen() {
-        let o = judge_repeats(&case(2, 0.5, 0.0), answers(&["3", "2"]));
-        let (text, r) = repeats_of(&o);
-        assert_eq!(text, "3");
-        assert!(o.passed(), "1 of 2 meets 0.5: {r:?}");
-    }
-}
+mod tests;

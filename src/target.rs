@@ -77,6 +77,10 @@ pub struct TargetConfig {
     /// Name of the environment variable holding the API key (never the key itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// PEM file of a CA to trust for this target's https endpoint (a self-signed or company
+    /// CA), relative to the project root; checked when eyetest.toml is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,
     /// Engine and version, e.g. "vLLM 0.10.2"; goes into reports and snapshot headers.
@@ -301,7 +305,9 @@ impl ProjectConfig {
             let span = spanned.span();
             replay_spans.insert(name.clone(), span.clone());
             let config = spanned.into_inner();
-            if let Err(msg) = validate_target(&name, &config) {
+            if let Err(msg) = validate_target(&name, &config).and_then(|()| {
+                check_ca_file(&name, &config, path.parent().unwrap_or(Path::new("")))
+            }) {
                 let (m, help) = msg;
                 errors.push(InputError::at(path, &text, span, m).with_help(help));
                 continue;
@@ -316,6 +322,9 @@ impl ProjectConfig {
                 continue;
             };
             let problem = match targets.get(source) {
+                _ if source == &t.name => Some(format!(
+                    "`replay_of = \"{source}\"` names the target itself; name the live target whose recordings it replays"
+                )),
                 None => Some(format!("`replay_of = \"{source}\"` names no declared target")),
                 Some(s) if s.config.backend == BackendKind::Replay => Some(format!(
                     "`replay_of = \"{source}\"` names another replay target; replay the live target instead"
@@ -418,6 +427,26 @@ fn validate_sim(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// `ca_file` must be a readable PEM certificate, and only an `openai` target makes requests
+/// that it could apply to.
+fn check_ca_file(name: &str, c: &TargetConfig, root: &Path) -> Result<(), (String, String)> {
+    let Some(ca) = &c.ca_file else {
+        return Ok(());
+    };
+    if c.backend != BackendKind::Openai {
+        return Err((
+            format!("target `{name}`: `ca_file` only applies to `backend = \"openai\"`"),
+            "remove it: simulated and replay targets make no TLS connections".into(),
+        ));
+    }
+    crate::backend::openai::load_ca_file(&root.join(ca)).map(drop).map_err(|e| {
+        (
+            format!("target `{name}`: ca_file `{}` {e}", ca.display()),
+            "give the path (relative to the project root) of the CA certificate in PEM form, e.g. `ca_file = \"certs/ca.pem\"`".into(),
+        )
+    })
 }
 
 fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)> {

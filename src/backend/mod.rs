@@ -119,6 +119,8 @@ pub struct Answer {
 pub enum BackendError {
     #[error("cannot connect to {url}: {reason} (is the server running?)")]
     Connect { url: String, reason: String },
+    #[error("cannot connect securely to {url}: {reason}")]
+    Tls { url: String, reason: String },
     #[error("no answer from {url} within {timeout:?} (raise `timeout_s` on the target, or check the server)")]
     Timeout { url: String, timeout: Duration },
     #[error("HTTP {status} from {url}: {body}")]

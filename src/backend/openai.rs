@@ -17,9 +17,12 @@ use reqwest::Url;
 
 mod redact;
 mod response;
+mod tls;
 
-use self::redact::{scrub_error, shown_url, strip_userinfo_text, urlencoding_decode};
 pub use self::response::MAX_RESPONSE_BYTES;
+pub use self::tls::{http_client_with_ca, load_ca_file};
+
+use self::redact::{scrub_error, scrub_text, shown_url, strip_userinfo_text, urlencoding_decode};
 use self::response::{
     is_html, read_completion, read_model_ids, read_stream, send_failure, status_failure,
     wrong_content_type, Failure,
@@ -131,6 +134,14 @@ pub fn http_client_for(config: &OpenAiConfig) -> reqwest::Client {
 }
 
 fn build_http_client(connect_timeout: Duration) -> reqwest::Client {
+    client_builder(connect_timeout)
+        .build()
+        // Building only fails if the TLS backend cannot start; the default client would
+        // report the same problem on first use.
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+fn client_builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("eyetest/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(connect_timeout)
@@ -138,10 +149,6 @@ fn build_http_client(connect_timeout: Duration) -> reqwest::Client {
         .tcp_keepalive(Duration::from_secs(60))
         // SSE chunks are tiny; Nagle's algorithm would distort inter-token latencies.
         .tcp_nodelay(true)
-        .build()
-        // Building only fails if the TLS backend cannot start; the default client would
-        // report the same problem on first use.
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// The request body eyetest sends for `req`.
@@ -209,6 +216,12 @@ impl OpenAiClient {
         if let Some(key) = &config.api_key {
             if !key.expose().is_empty() {
                 secrets.push(key.expose().to_owned());
+                // A server quoting the header inside JSON escapes `"` and `\`.
+                let json = serde_json::to_string(key.expose()).unwrap_or_default();
+                let json = json.trim_matches('"');
+                if json != key.expose() {
+                    secrets.push(json.to_owned());
+                }
             }
         }
         let setup = Setup::new(&config, &mut secrets).map_err(|e| scrub_error(e, &secrets));
@@ -251,6 +264,12 @@ impl OpenAiClient {
             })
             .await?;
         answer.timing.attempts = attempts;
+        // An answer goes into results, recordings and snapshots that get committed; a server
+        // that echoes the request headers into it must not take the key there.
+        if !self.inner.secrets.is_empty() {
+            answer.text = scrub_text(answer.text, &self.inner.secrets);
+            answer.model = scrub_text(answer.model, &self.inner.secrets);
+        }
         Ok(answer)
     }
 

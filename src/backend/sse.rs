@@ -123,6 +123,12 @@ impl SseParser {
         self.take_event()
     }
 
+    /// Bytes held for the event in progress; never more than the ceiling, whatever the input,
+    /// which is what lets a fuzzer check that memory stays bounded.
+    pub fn buffered_bytes(&self) -> usize {
+        self.pending_bytes()
+    }
+
     fn pending_bytes(&self) -> usize {
         self.line.len() + self.data.len() + self.event.as_ref().map_or(0, String::len)
     }

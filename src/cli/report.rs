@@ -144,11 +144,9 @@ fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>,
     match out {
         Some(p) => {
             let p = resolve(root, p);
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            // Atomic, so a CI step reading the report never sees half of one.
+            crate::results::write_atomic(&p, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             Ok(Some(p))
         }
         None => {

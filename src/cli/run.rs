@@ -78,20 +78,32 @@ pub fn run(
             sims.join(", ")
         );
     }
-    println!(
-        "running {} case x target pair(s); results -> {}",
-        pairs.len(),
-        out.display()
-    );
     let session = if record {
         Session::recording(suite.clone())
     } else {
         Session::new(suite.clone())
     };
+    let stopped = {
+        let _in_runtime = runtime().enter();
+        match crate::halt::on_signals(session.halt().clone(), crate::halt::grace()) {
+            Ok(rx) => rx,
+            Err(e) => {
+                eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let total = pairs.len();
+    // Only now, with the signal handlers in place, is it safe to be interrupted: tests wait
+    // for this line before they send a signal.
+    println!(
+        "running {total} case x target pair(s); results -> {}",
+        out.display()
+    );
     let mut records: Vec<ResultRecord> = Vec::new();
     let start = std::time::Instant::now();
     let bar = progress_bar(pairs.len() as u64);
-    runtime().block_on(run_all(
+    let unfinished = runtime().block_on(run_all(
         session,
         pairs,
         selection,
@@ -125,6 +137,16 @@ pub fn run(
         start.elapsed().as_secs_f64(),
         out.display()
     );
+    if let Some(stop) = *stopped.borrow() {
+        println!(
+            "stopped by {}: {} of {total} result(s) finished and written; {} not started, {} in flight dropped",
+            stop.name(),
+            records.len(),
+            unfinished.not_started,
+            unfinished.aborted
+        );
+        return ExitCode::from(stop.exit_code());
+    }
     if failed + errors > 0 {
         ExitCode::FAILURE
     } else {

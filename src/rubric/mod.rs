@@ -180,8 +180,9 @@ impl Rubric {
         for pat in &self.regex {
             if let Err(e) = self.compile(pat) {
                 errors.push(format!(
-                    "regex {pat:?} does not compile: {e}\nfix the pattern (in TOML, a literal \
-                     string '...' keeps backslashes as written)"
+                    "regex {pat:?} does not compile: {}; fix the pattern (in TOML, a literal \
+                     string '...' keeps backslashes as written)",
+                    regex_problem(&e)
                 ));
             }
         }
@@ -335,6 +336,17 @@ impl Rubric {
             .case_insensitive(!self.case_sensitive)
             .build()
     }
+}
+
+/// The regex crate's own message draws the pattern with a caret under the fault over several
+/// lines; in a one-line `file:line:col` message only its last line, the diagnosis, reads well.
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(text.trim())
+        .to_string()
 }
 
 fn digits_of(s: &str) -> String {

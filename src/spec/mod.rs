@@ -84,14 +84,21 @@ pub struct Suite {
 impl Suite {
     /// Loads `eyetest.toml` and every `*.toml` under the specs dir, validating everything.
     pub fn load(root: &Path) -> Result<Suite, InputErrors> {
-        let config = ProjectConfig::load(&root.join(PROJECT_FILE))?;
+        // Messages name eyetest.toml as they name spec files: relative to the project root.
+        let config = ProjectConfig::load(&root.join(PROJECT_FILE)).map_err(|mut errors| {
+            for e in &mut errors.errors {
+                e.path = PathBuf::from(PROJECT_FILE);
+            }
+            errors
+        })?;
         let specs_dir = root.join(&config.settings.specs);
         let mut errors = InputErrors::default();
         let mut files = Vec::new();
-        collect_toml_files(&specs_dir, &mut files, &mut errors);
+        collect_toml_files(&specs_dir, &mut files, &mut HashSet::new(), &mut errors);
         files.sort();
         let mut cases = Vec::new();
         let mut throughputs = Vec::new();
+        let mut folded_ids: std::collections::HashMap<String, String> = Default::default();
         for abs in files {
             let rel = abs.strip_prefix(root).unwrap_or(&abs).to_path_buf();
             let id = abs
@@ -102,6 +109,16 @@ impl Suite {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
+            if let Some(other) = folded_ids.insert(id.to_lowercase(), id.clone()) {
+                errors.push(
+                    InputError::file(
+                        &rel,
+                        format!("spec id `{id}` differs from `{other}` only in letter case"),
+                    )
+                    .with_help("their snapshot directories would be one on macOS and Windows: rename one of the files"),
+                );
+                continue;
+            }
             if let Some((file_cases, file_throughputs)) =
                 load_file(root, &abs, rel, id, &config, &mut errors)
             {
@@ -123,7 +140,19 @@ impl Suite {
     }
 }
 
-fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErrors) {
+/// Symlinked directories are followed (a spec set may be linked in), each real directory
+/// once, so a link back up the tree cannot make the walk endless.
+fn collect_toml_files(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    errors: &mut InputErrors,
+) {
+    if let Ok(real) = std::fs::canonicalize(dir) {
+        if !seen.insert(real) {
+            return;
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
@@ -138,7 +167,7 @@ fn collect_toml_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut InputErro
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect_toml_files(&path, out, errors);
+            collect_toml_files(&path, out, seen, errors);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);
         }
@@ -202,6 +231,15 @@ fn load_file(
     let source = match read_text(abs) {
         Ok(s) => s,
         Err(mut e) => {
+            e.help =
+                Some("check the file's permissions, and where it links to if it is a link".into());
+            if let Some(target) = dangling_link(abs) {
+                e.message = format!(
+                    "spec file is a symbolic link to `{}`, which does not exist",
+                    target.display()
+                );
+                e.help = Some("point the link at a spec file, or remove it".into());
+            }
             e.path = rel;
             errors.push(*e);
             return None;
@@ -240,6 +278,9 @@ fn load_file(
         return None;
     }
     let mut names = HashSet::new();
+    // Snapshot files are named after cases: on macOS and Windows `People` and `people` would
+    // be one file.
+    let mut folded: std::collections::HashMap<String, String> = Default::default();
     let mut cases = Vec::new();
     let all_targets: Vec<String> = config.targets.keys().cloned().collect();
     for spanned in raw.cases {
@@ -268,6 +309,14 @@ fn load_file(
                 )
                 .with_help("case names must be unique within a spec file: rename one of them"),
             );
+        } else if let Some(other) = folded.insert(name.to_lowercase(), name.clone()) {
+            errors.push(
+                err_at(
+                    c.name.span(),
+                    format!("case name `{name}` differs from `{other}` only in letter case"),
+                )
+                .with_help("their snapshot files would be one file on macOS and Windows: rename one of them"),
+            );
         }
         let prompt = c.prompt.get_ref().trim().to_string();
         if prompt.is_empty() {
@@ -295,8 +344,11 @@ fn load_file(
             if !user_image || image_path.exists() {
                 let help = if user_image {
                     "this is a user-supplied photo: put a PNG or JPEG there".to_string()
-                } else if msg.contains("does not exist") {
+                } else if msg.ends_with("does not exist") {
                     "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`".to_string()
+                } else if msg.starts_with("cannot be read") {
+                    "check the file's permissions, and where it links to if it is a link"
+                        .to_string()
                 } else {
                     "use a PNG or JPEG file".to_string()
                 };
@@ -439,12 +491,30 @@ fn load_file(
     Some((cases, throughputs))
 }
 
+/// Where a symbolic link points, when what it points at does not exist.
+fn dangling_link(path: &Path) -> Option<PathBuf> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let missing =
+        matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    (meta.file_type().is_symlink() && missing)
+        .then(|| std::fs::read_link(path).ok())
+        .flatten()
+}
+
 /// Whether a path is a readable PNG or JPEG (by its magic bytes).
 pub(crate) fn check_image(path: &Path) -> Result<(), String> {
     use std::io::Read;
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match dangling_link(path) {
+                Some(to) => format!(
+                    "is a symbolic link to `{}`, which does not exist",
+                    to.display()
+                ),
+                None => "does not exist".into(),
+            })
+        }
         Err(e) => return Err(format!("cannot be read: {e}")),
     };
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {

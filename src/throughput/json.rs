@@ -75,7 +75,7 @@ impl Report {
         }
         let mut text = self.to_json();
         text.push('\n');
-        fs::write(path, text)
+        crate::results::write_atomic(path, text.as_bytes())
     }
 }
 

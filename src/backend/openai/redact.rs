@@ -78,22 +78,42 @@ fn url_decode_bytes(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The shortest start of a secret that is masked where a quote of server text was cut
+/// right after it: shorter ones say next to nothing and would mask ordinary words.
+const MIN_PARTIAL: usize = 4;
+
+/// Replaces every secret in `text` with `***`, and the start of one where a quote of server
+/// text was cut off (`…`) in the middle of it, since half a key is still half a key.
+pub(super) fn scrub_text(text: String, secrets: &[String]) -> String {
+    secrets.iter().fold(text, |mut t, secret| {
+        if t.contains(secret.as_str()) {
+            t = t.replace(secret.as_str(), "***");
+        }
+        if t.contains('…') {
+            let cuts = secret.char_indices().map(|(i, _)| i).rev();
+            for cut in cuts.filter(|&i| i >= MIN_PARTIAL) {
+                let partial = format!("{}…", &secret[..cut]);
+                if t.contains(&partial) {
+                    t = t.replace(&partial, "***…");
+                }
+            }
+        }
+        t
+    })
+}
+
 /// Replaces every secret in every message of `error` with `***`.
 pub(super) fn scrub_error(error: BackendError, secrets: &[String]) -> BackendError {
     if secrets.is_empty() {
         return error;
     }
-    let s = |text: String| {
-        secrets.iter().fold(text, |t, secret| {
-            if t.contains(secret.as_str()) {
-                t.replace(secret.as_str(), "***")
-            } else {
-                t
-            }
-        })
-    };
+    let s = |text: String| scrub_text(text, secrets);
     match error {
         BackendError::Connect { url, reason } => BackendError::Connect {
+            url: s(url),
+            reason: s(reason),
+        },
+        BackendError::Tls { url, reason } => BackendError::Tls {
             url: s(url),
             reason: s(reason),
         },
@@ -150,6 +170,20 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(urlencoding_decode("pa%24s%2").unwrap(), "pa$s%2");
+    }
+
+    #[test]
+    fn a_secret_cut_off_by_a_quote_is_masked_too() {
+        let secrets = ["sk-abcdef123".to_owned()];
+        assert_eq!(
+            scrub_text("key: sk-abcde… (900 bytes in all)".into(), &secrets),
+            "key: ***… (900 bytes in all)"
+        );
+        assert_eq!(
+            scrub_text("a sk-abcdef123 b sk-…".into(), &secrets),
+            "a *** b sk-…",
+            "three characters are too few to tell a key from a word"
+        );
     }
 
     #[test]

@@ -93,9 +93,17 @@ pub(super) fn send_failure(url: &Endpoint, error: reqwest::Error) -> Failure {
         });
     }
     let fatal = error.is_builder() || error.is_redirect();
+    let reason = describe(error);
+    // Another attempt would meet the same certificate.
+    if let Some(reason) = super::tls::untrusted_certificate(&reason) {
+        return Failure::fatal(BackendError::Tls {
+            url: url.shown.clone(),
+            reason,
+        });
+    }
     let error = BackendError::Connect {
         url: url.shown.clone(),
-        reason: describe(error),
+        reason,
     };
     if fatal {
         Failure::fatal(error)
