@@ -3,8 +3,9 @@
 //! with zero latency in a separate process, side by side with `oha`, the HTTP ceiling,
 //! sending the same body bytes at the same concurrency.
 //!
-//! Both are closed loops with C connections; each runs twice, alternating, and the better
-//! run of each is reported (the machine is shared, so the slower run is the noisier one).
+//! Both are closed loops with C connections; each runs three times, alternating, and the
+//! best and the median run of each are reported (on a shared machine the slower runs are
+//! the ones another process got in the way of).
 //! eyetest parses every SSE event of every answer and times it; oha only reads the bytes.
 //!
 //! `cargo bench --bench capacity` (oha from `cargo install oha --locked`, or `$OHA`);
@@ -117,10 +118,10 @@ fn main() {
     let oha_bin = oha_path();
     let target = common::target(&sim.base_url);
     let (client, _) = load_client(&target, sim.base_url.clone());
-    let mut best_eyetest: f64 = 0.0;
-    let mut best_oha: f64 = 0.0;
+    let mut eyetest_runs: Vec<f64> = Vec::new();
+    let mut oha_runs: Vec<f64> = Vec::new();
     runtime().block_on(run_level(&client, &workload, c, c * 20, &Progress::none()));
-    for round in 1..=2 {
+    for round in 1..=3 {
         let t = Instant::now();
         let run = runtime().block_on(run_level(&client, &workload, c, n, &Progress::none()));
         let secs = t.elapsed().as_secs_f64();
@@ -132,24 +133,36 @@ fn main() {
             m.failed,
             m.e2e_ms.map_or(0.0, |s| s.p50)
         );
-        best_eyetest = best_eyetest.max(m.requests_per_s);
+        eyetest_runs.push(m.requests_per_s);
         if let Some(oha_bin) = &oha_bin {
             let (rps, ok) = oha(oha_bin, &url, &body_path, c, n);
             println!(
                 "  round {round} oha:     {rps:>8.0} req/s  (success rate {:.1}%)",
                 ok * 100.0
             );
-            best_oha = best_oha.max(rps);
+            oha_runs.push(rps);
         }
     }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (e_best, e_med) = (best(&eyetest_runs), median(&eyetest_runs));
     if oha_bin.is_some() {
+        let (o_best, o_med) = (best(&oha_runs), median(&oha_runs));
         println!(
-            "best: eyetest {best_eyetest:.0} req/s, oha {best_oha:.0} req/s: eyetest/oha = {:.2}",
-            best_eyetest / best_oha
+            "best:   eyetest {e_best:.0} req/s, oha {o_best:.0} req/s: eyetest/oha = {:.2}",
+            e_best / o_best
+        );
+        println!(
+            "median: eyetest {e_med:.0} req/s, oha {o_med:.0} req/s: eyetest/oha = {:.2}",
+            e_med / o_med
         );
     } else {
         println!(
-            "best: eyetest {best_eyetest:.0} req/s (oha not found: cargo install oha --locked, or set OHA)"
+            "best: eyetest {e_best:.0} req/s, median {e_med:.0} (oha not found: cargo install oha --locked, or set OHA)"
         );
     }
 }

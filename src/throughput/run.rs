@@ -141,8 +141,11 @@ pub fn ignore_reason(target: &Target, selection: &Selection) -> Option<String> {
     if let Some(r) = selection.skip_reason(target) {
         return Some(r);
     }
-    if let Endpoint::Missing(r) = target.endpoint() {
-        return Some(r);
+    match target.endpoint() {
+        Endpoint::Url(_) | Endpoint::Sim => {}
+        Endpoint::Missing(r) => return Some(r),
+        #[allow(unreachable_patterns)]
+        _ => return Some(no_live_engine(target)),
     }
     if let Some(var) = &target.config.api_key_env {
         if std::env::var(var).map(|v| v.is_empty()).unwrap_or(true) {
@@ -150,6 +153,15 @@ pub fn ignore_reason(target: &Target, selection: &Selection) -> Option<String> {
         }
     }
     None
+}
+
+/// For a target that answers without a running engine (recorded answers): there is no
+/// latency to measure.
+fn no_live_engine(target: &Target) -> String {
+    format!(
+        "target `{}` has no live engine: a throughput sweep measures a running server (a URL or the simulated engine), not recorded answers",
+        target.name
+    )
 }
 
 /// What every request of `spec` on `target` asks, apart from the image.
@@ -219,6 +231,8 @@ pub async fn run(
             sim = Some(server);
             url
         }
+        #[allow(unreachable_patterns)]
+        _ => return Err(no_live_engine(target)),
     };
     let result = run_at(spec, target, &base_url, opts).await;
     if let Some(s) = sim {
@@ -371,20 +385,19 @@ fn write_outputs(
     // images/s against the study's 0.79): on one axis the real bars would vanish, so each
     // kind gets its own chart.
     let simulated = is_simulated(&r.fingerprint);
-    let (file, on) = if simulated {
+    let (file, kind) = if simulated {
         (
             format!("{}-simulated.svg", slug(&spec.name)),
-            " on simulated engines",
+            " (simulated)",
         )
     } else {
         (format!("{}.svg", slug(&spec.name)), "")
     };
     let chart_path = dir.join(file);
     let series = chart_series(&dir, &spec.name, simulated);
-    let title = format!(
-        "{}{on}: images/s by concurrency ({}, max_tokens {})",
-        spec.name, r.fingerprint.image, spec.max_tokens
-    );
+    // Short enough for the chart's width; the image and generation settings are in the
+    // JSON and CSV next to it.
+    let title = format!("{}: images/s by concurrency{kind}", spec.name);
     match chart::write_svg(&chart_path, &title, &series) {
         Ok(()) => outputs.chart = Some(chart_path),
         Err(e) => notes.push(e.to_string()),

@@ -1,0 +1,83 @@
+//! Loading valid throughput tables: defaults, per-level requests, sorting.
+
+use super::*;
+use crate::diagnostic::InputErrors;
+use crate::spec::RawSpecFile;
+
+fn load_str(text: &str) -> (Vec<Arc<ThroughputSpec>>, InputErrors) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ProjectConfig::load(&dir.path().join("eyetest.toml")).unwrap();
+    let source: Arc<str> = text.into();
+    let raw: RawSpecFile = toml::from_str(text).unwrap();
+    let mut errors = InputErrors::default();
+    let specs = load(
+        dir.path(),
+        Path::new("specs/t.toml"),
+        &source,
+        "t",
+        raw.throughput,
+        &config,
+        &mut errors,
+    );
+    (specs, errors)
+}
+
+#[test]
+fn defaults_and_per_level_requests_follow_sorted_levels() {
+    let (specs, errors) = load_str(
+        r#"
+[[throughput]]
+name = "s"
+targets = ["sim"]
+images = { random = { width = 560, height = 560, count = 8, seed = 3 } }
+prompt = "p"
+max_tokens = 4
+concurrency = [8, 1, 2]
+requests = [64, 10, 20]
+"#,
+    );
+    assert!(errors.is_empty(), "{:?}", errors.errors);
+    let s = &specs[0];
+    assert_eq!(s.concurrency, [1, 2, 8]);
+    assert_eq!(s.requests, [10, 20, 64]);
+    assert_eq!((s.requests_at(8), s.requests_at(3)), (64, 0));
+    assert_eq!(
+        (s.repeats, s.stream, s.test, s.ignore_eos),
+        (3, true, true, false)
+    );
+    assert_eq!((s.warmup_at(8), s.line), (8, 2));
+    assert_eq!(s.test_name("sim"), "t::s@sim");
+    assert_eq!(s.gate, GateConfig::default());
+    assert_eq!(
+        s.images,
+        ImageSource::Random {
+            width: 560,
+            height: 560,
+            count: 8,
+            seed: 3
+        }
+    );
+}
+
+#[test]
+fn one_requests_value_for_every_level_and_a_length_mismatch() {
+    let spec = |requests: &str| {
+        load_str(&format!(
+            "[[throughput]]\nname = \"s\"\ntargets = [\"sim\"]\nimages = {{ random = {{ width = 64, height = 64, count = 2 }} }}\nprompt = \"p\"\nmax_tokens = 4\nconcurrency = [1, 4]\nrequests = {requests}\n"
+        ))
+    };
+    let (specs, errors) = spec("12");
+    assert!(errors.is_empty());
+    assert_eq!(specs[0].requests, [12, 12]);
+    let (specs, errors) = spec("[4, 8, 16]");
+    assert!(specs.is_empty());
+    assert!(
+        errors.errors[0]
+            .message
+            .contains("lists 3 values but concurrency has 2"),
+        "{:?}",
+        errors.errors
+    );
+    let (_, errors) = spec("\"many\"");
+    assert!(errors.errors[0].message.contains("integer or a list"));
+}
