@@ -47,19 +47,9 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
     if std::env::var_os("INSTA_WORKSPACE_ROOT").is_none() {
         std::env::set_var("INSTA_WORKSPACE_ROOT", &root);
     }
-    let suite = match Suite::load(&root) {
-        Ok(s) => Arc::new(s),
-        Err(errors) => {
-            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
-            return ExitCode::FAILURE;
-        }
-    };
-    let selection = match Selection::from_env(&suite) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (suite, selection) = match load_project(&root) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let writer = match std::env::var_os(RESULTS_ENV) {
         Some(p) if !args.list => match ResultsWriter::append(&PathBuf::from(&p)) {
@@ -88,6 +78,25 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
         args.test_threads = Some(wanted.clamp(1, 64));
     }
     libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The project and the selected targets, or the exit code after printing why not: shared by
+/// this harness and the throughput one.
+pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitCode> {
+    let suite = match Suite::load(root) {
+        Ok(s) => Arc::new(s),
+        Err(errors) => {
+            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    match Selection::from_env(&suite) {
+        Ok(selection) => Ok((suite, selection)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// insta reports a changed snapshot with a diff and then panics; the panic's own message

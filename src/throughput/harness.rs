@@ -18,7 +18,6 @@
 //! qualitative harness: `EYETEST_TARGETS` picks targets, `EYETEST_ACCEPT_BASELINE=1` records
 //! baselines, `EYETEST_THROUGHPUT_OUT` moves the reports.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,19 +38,9 @@ pub fn main(manifest_dir: &str) -> ExitCode {
 
 /// Runs the throughput specs of the project at `root` with libtest-style `args`.
 pub fn run_tests(root: &Path, mut args: Arguments) -> ExitCode {
-    let suite = match Suite::load(root) {
-        Ok(s) => Arc::new(s),
-        Err(errors) => {
-            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
-            return ExitCode::FAILURE;
-        }
-    };
-    let selection = match Selection::from_env(&suite) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (suite, selection) = match crate::harness::load_project(root) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     // Two trials measuring at once would each measure the other.
     args.test_threads = Some(1);
