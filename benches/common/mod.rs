@@ -71,15 +71,5 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// `nproc` and the CPU model, for the numbers' context.
 pub fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cpus} CPU(s), {model}")
+    eyetest::throughput::probe::cpu_description()
 }

@@ -27,6 +27,12 @@ pub const SIM_ENGINE: &str = "eyetest-sim (simulated engine)";
 /// depend on, and a baseline recorded by a release build, or on another CPU, is reported as
 /// a different fingerprint instead of gating this run.
 pub fn sim_engine_version() -> String {
+    format!("{SIM_BUILD} on {}", cpu_description())
+}
+
+/// `2x Intel(R) Xeon(R) Processor`: how many CPUs and which model, the context any
+/// client-side or simulated number needs (also printed by the benchmarks).
+pub fn cpu_description() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -37,7 +43,7 @@ pub fn sim_engine_version() -> String {
                 .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
         })
         .unwrap_or_else(|| format!("{} CPU", std::env::consts::ARCH));
-    format!("{SIM_BUILD} on {cpus}x {model}")
+    format!("{cpus}x {model}")
 }
 
 /// An unoptimized build of the simulated engine (what `cargo test` runs) is several times
