@@ -5,7 +5,7 @@
 //! request runs under a hard deadline a little above what its timeouts and retries allow.
 //!
 //! One table ([`expected`]) says what every fault must end in, so that the client tests and
-//! the qualitative run cannot drift apart, and the README's fault table is this table.
+//! the qualitative run cannot drift apart, and the fault table in docs/reference.md is this table.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ fn expected(fault: Behaviour, stream: bool) -> Expect {
     }
 }
 
-/// Every fault the engine can inject, in the README's order.
+/// Every fault the engine can inject, in the order of docs/reference.md's fault table.
 const FAULTS: [Behaviour; 14] = Behaviour::INJECTABLE;
 
 /// The longest a request facing `fault` may take before it counts as hung: every attempt

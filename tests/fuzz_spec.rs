@@ -5,7 +5,7 @@
 //!
 //! Inputs come three ways: raw bytes; TOML-ish text from a grammar of the real keys, tables
 //! and awkward values; and byte-level mutations of a valid spec. `cargo test --test
-//! fuzz_spec` runs a few hundred cases; `PROPTEST_CASES=N` runs more (README: "Fuzzing").
+//! fuzz_spec` runs a few hundred cases; `PROPTEST_CASES=N` runs more (docs/design.md: "Fuzzing").
 
 use std::cell::RefCell;
 use std::path::Path;

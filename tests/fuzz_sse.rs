@@ -4,7 +4,7 @@
 //! over the whole stream, and must never hold more than its per-event ceiling.
 //!
 //! `cargo test --test fuzz_sse` runs a few hundred cases; `PROPTEST_CASES=N` runs more
-//! (README: "Fuzzing" has the long runs and their results).
+//! (docs/design.md: "Fuzzing" and "Fuzz runs" have the long runs and their results).
 
 use eyetest::backend::sse::{SseError, SseEvent, SseParser};
 use proptest::prelude::*;

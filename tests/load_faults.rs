@@ -9,7 +9,7 @@
 //! throughput numbers count only successes, and memory does not grow with the request count.
 //!
 //! The always-on test is small enough for `cargo test`; the full size (10,000 requests at
-//! concurrency 256, the figures in the README) is an ignored test:
+//! concurrency 256, the figures in docs/design.md) is an ignored test:
 //!
 //! ```text
 //! cargo test --release --test load_faults -- --ignored --nocapture
@@ -306,10 +306,10 @@ async fn every_request_is_accounted_for_under_load_with_faults() {
     assert_flat(&phases, 16, 4);
 }
 
-/// The README's figures: 1,000 then 9,000 more requests (10,000 in all) at concurrency 256,
-/// peak RSS compared between the two; then twice 9,000 more, to show that the peak levels
-/// off (it creeps up by less each time, as the allocator settles) instead of growing with
-/// the request count.
+/// The figures in docs/design.md ("Load with faults"): 1,000 then 9,000 more requests
+/// (10,000 in all) at concurrency 256, peak RSS compared between the two; then twice 9,000
+/// more, to show that the peak levels off (it creeps up by less each time, as the allocator
+/// settles) instead of growing with the request count.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "10,000 requests: cargo test --release --test load_faults -- --ignored --nocapture"]
 async fn ten_thousand_requests_at_concurrency_256_with_2_percent_faults() {
