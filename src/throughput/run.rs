@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::baseline::{find_for, Baseline, BaselineLookup};
 use super::chart::{self, ChartSeries};
@@ -18,9 +18,8 @@ use super::metrics::LevelMetrics;
 use super::probe;
 use super::spec::ThroughputSpec;
 use super::table::level_table;
-use crate::backend::openai::{http_client_for, OpenAiClient, OpenAiConfig, Secret};
-use crate::runner::{start_sim, Selection};
-use crate::target::{Endpoint, Target};
+use crate::backend::openai::OpenAiClient;
+use crate::targets::{Target, Use};
 
 /// Environment variable that makes `cargo test` write (or replace) the baselines of the
 /// throughput trials it runs, like `INSTA_UPDATE=always`. Never set it in CI.
@@ -136,34 +135,6 @@ impl TrialReport {
     }
 }
 
-/// Why the trial cannot run here, if it cannot: target not selected, no endpoint, no key.
-pub fn ignore_reason(target: &Target, selection: &Selection) -> Option<String> {
-    if let Some(r) = selection.skip_reason(target) {
-        return Some(r);
-    }
-    match target.endpoint() {
-        Endpoint::Url(_) | Endpoint::Sim => {}
-        Endpoint::Missing(r) => return Some(r),
-        #[allow(unreachable_patterns)]
-        _ => return Some(no_live_engine(target)),
-    }
-    if let Some(var) = &target.config.api_key_env {
-        if std::env::var(var).map(|v| v.is_empty()).unwrap_or(true) {
-            return Some(format!("API key not configured: set {var}"));
-        }
-    }
-    None
-}
-
-/// For a target that answers without a running engine (recorded answers): there is no
-/// latency to measure.
-fn no_live_engine(target: &Target) -> String {
-    format!(
-        "target `{}` has no live engine: a throughput sweep measures a running server (a URL or the simulated engine), not recorded answers",
-        target.name
-    )
-}
-
 /// What every request of `spec` on `target` asks, apart from the image.
 pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
     let mut extra = match serde_json::to_value(&target.config.extra) {
@@ -186,26 +157,14 @@ pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
     }
 }
 
-/// A client for load: the target's endpoint and timeout, its own connection pool, and no
-/// retries (see [`super::load`]).
-pub fn load_client(target: &Target, base_url: String) -> (OpenAiClient, reqwest::Client) {
-    let api_key = target
-        .config
-        .api_key_env
-        .as_ref()
-        .and_then(|v| std::env::var(v).ok())
-        .filter(|k| !k.is_empty())
-        .map(Secret::new);
-    let config = OpenAiConfig {
-        base_url,
-        api_key,
-        timeout: target.timeout(),
-        connect_timeout: Duration::from_secs(10).min(target.timeout()),
-        max_retries: 0,
-        backoff: Duration::from_millis(target.config.retry_backoff_ms),
-    };
-    let http = http_client_for(&config);
-    (OpenAiClient::new(http.clone(), config), http)
+/// A client for load: the target's endpoint, timeout and CA, its own connection pool, and
+/// no retries (see [`super::load`]); built by [`crate::targets::client_for`], like the
+/// client that asks cases.
+pub fn load_client(
+    target: &Target,
+    base_url: String,
+) -> Result<(OpenAiClient, reqwest::Client), String> {
+    crate::targets::client_for(target, &base_url, Use::Load, None).map_err(|e| e.to_string())
 }
 
 /// Runs `spec` on `target`. `Err` only when the run could not start (no endpoint, bad
@@ -215,29 +174,11 @@ pub async fn run(
     target: &Target,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
-    let mut sim = None;
-    let base_url = match target.endpoint() {
-        Endpoint::Url(u) => u,
-        Endpoint::Missing(r) => return Err(r),
-        Endpoint::Replay => {
-            return Err(format!(
-                "target `{}` replays recorded answers: throughput needs a live endpoint",
-                target.name
-            ))
-        }
-        Endpoint::Sim => {
-            let server = start_sim(target).await?;
-            let url = server.base_url();
-            sim = Some(server);
-            url
-        }
-        #[allow(unreachable_patterns)]
-        _ => return Err(no_live_engine(target)),
-    };
-    let result = run_at(spec, target, &base_url, opts).await;
-    if let Some(s) = sim {
-        s.shutdown().await;
-    }
+    let live = crate::targets::reach(target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = run_at(spec, target, live.base_url(), opts).await;
+    live.shutdown().await;
     result
 }
 
@@ -248,7 +189,7 @@ pub async fn run_at(
     base_url: &str,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
-    let (client, http) = load_client(target, base_url.to_string());
+    let (client, http) = load_client(target, base_url.to_string())?;
     let (images, tmpl) = (spec.images.clone(), template(spec, target));
     let workload = tokio::task::spawn_blocking(move || Workload::build(&images, &tmpl))
         .await
