@@ -253,8 +253,14 @@ pub fn parse_all<T: serde::de::DeserializeOwned>(
 
 /// The byte range of whole lines covering `start..end`.
 fn lines_around(text: &str, start: usize, end: usize) -> (usize, usize) {
-    let start = start.min(text.len());
-    let end = end.max(start).min(text.len());
+    let mut start = start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = end.max(start).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
     let from = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let to = text[end..].find('\n').map_or(text.len(), |i| end + i);
     (from, to)

@@ -400,3 +400,21 @@ fn check_reports_every_problem_at_once() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+/// Issue 11 step 3: one truthiness rule, and a value it does not know is an error naming
+/// the variable, not a silent "off".
+#[test]
+fn a_bad_switch_value_is_refused_by_name() {
+    let p = project("");
+    for args in [&["run"][..], &["test"], &["bench"]] {
+        let o = eyetest(p.path(), args, &[("EYETEST_RECORD", "on")]);
+        let out = text(&o);
+        assert!(!o.status.success(), "{args:?}: {out}");
+        assert!(
+            out.contains("EYETEST_RECORD=\"on\" is not a switch: use 1, true or yes"),
+            "{args:?}: {out}"
+        );
+    }
+    let o = eyetest(p.path(), &["test"], &[("EYETEST_RECORD", "no")]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -81,6 +81,14 @@ pub enum Command {
 /// Parses the process arguments and runs the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every EYETEST_* setting is checked up front: a typo must not read as "off".
+    let bad = crate::env::check();
+    for e in &bad {
+        eprintln!("error: {e}");
+    }
+    if !bad.is_empty() {
+        return ExitCode::FAILURE;
+    }
     match cli.command {
         Command::Run {
             target,

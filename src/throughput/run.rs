@@ -23,10 +23,10 @@ use crate::targets::{Target, Use};
 
 /// Environment variable that makes `cargo test` write (or replace) the baselines of the
 /// throughput trials it runs, like `INSTA_UPDATE=always`. Never set it in CI.
-pub const ACCEPT_ENV: &str = "EYETEST_ACCEPT_BASELINE";
+pub const ACCEPT_ENV: &str = crate::env::ACCEPT_BASELINE;
 /// Environment variable naming the directory for CSV, JSON and charts
 /// (default `target/eyetest/throughput` under the project root).
-pub const OUT_ENV: &str = "EYETEST_THROUGHPUT_OUT";
+pub const OUT_ENV: &str = crate::env::THROUGHPUT_OUT;
 
 /// Where a run reads baselines and writes its outputs.
 #[derive(Clone)]
@@ -42,9 +42,9 @@ pub struct RunOptions {
 impl RunOptions {
     /// Defaults for the project at `root`, with [`OUT_ENV`] and [`ACCEPT_ENV`] applied.
     pub fn for_project(root: &Path, golden: &Path) -> RunOptions {
-        let out_dir = match std::env::var_os(OUT_ENV) {
-            Some(d) if !d.is_empty() => root.join(PathBuf::from(d)),
-            _ => root.join("target/eyetest/throughput"),
+        let out_dir = match crate::env::throughput_out() {
+            Some(d) => root.join(d),
+            None => root.join("target/eyetest/throughput"),
         };
         RunOptions {
             golden: root.join(golden),
@@ -55,11 +55,10 @@ impl RunOptions {
     }
 }
 
-/// `EYETEST_ACCEPT_BASELINE` set to anything but empty, `0` or `false`.
+/// `EYETEST_ACCEPT_BASELINE`, by the one truthiness rule of [`crate::env`].
 pub fn accept_from_env() -> bool {
-    std::env::var(ACCEPT_ENV)
-        .map(|v| !matches!(v.trim(), "" | "0" | "false" | "no"))
-        .unwrap_or(false)
+    // A bad value is refused when the harness or command starts (`crate::env::check`).
+    crate::env::accept_baseline().unwrap_or(false)
 }
 
 /// Files a run wrote.
