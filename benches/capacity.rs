@@ -117,7 +117,7 @@ fn main() {
     );
     let oha_bin = oha_path();
     let target = common::target(&sim.base_url);
-    let (client, _) = load_client(&target, sim.base_url.clone());
+    let (client, _) = load_client(&target, sim.base_url.clone()).unwrap();
     let mut eyetest_runs: Vec<f64> = Vec::new();
     let mut oha_runs: Vec<f64> = Vec::new();
     runtime().block_on(run_level(&client, &workload, c, c * 20, &Progress::none()));

@@ -59,7 +59,7 @@ fn child(base_url: &str, requests: usize) {
     let target = common::target(base_url);
     let workload =
         Arc::new(Workload::build(&spec.images, &template(&spec, &target)).expect("workload"));
-    let (client, _) = load_client(&target, base_url.to_string());
+    let (client, _) = load_client(&target, base_url.to_string()).unwrap();
     let run = runtime().block_on(run_level(
         &client,
         &workload,

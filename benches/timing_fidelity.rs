@@ -83,7 +83,7 @@ fn main() {
         );
     };
     runtime().block_on(async {
-        let (client, _) = load_client(&target, sim.base_url.clone());
+        let (client, _) = load_client(&target, sim.base_url.clone()).unwrap();
         for (c, n) in LEVELS {
             if !only.is_empty() && !only.contains(&c) {
                 continue;
@@ -98,7 +98,7 @@ fn main() {
             }
             // A fresh client has an empty pool: every request of this one wave connects
             // first, all at once, which is the worst case a sweep without warm-up meets.
-            let (cold, _) = load_client(&target, sim.base_url.clone());
+            let (cold, _) = load_client(&target, sim.base_url.clone()).unwrap();
             let run = run_level(&cold, &workload, c, c, &Progress::none()).await;
             row(format!("{c}*"), c, &LevelMetrics::from_run(&run));
         }

@@ -109,7 +109,7 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
 /// Every problem found in a set of input files: the whole spec set is validated before any
 /// request is sent, so a user fixes all mistakes in one round.
 #[derive(Debug, Clone, Default, thiserror::Error, Diagnostic)]
-#[error("{} problem(s) in the specs; nothing was run", errors.len())]
+#[error("{}", self.summary())]
 pub struct InputErrors {
     #[related]
     pub errors: Vec<InputError>,
@@ -142,12 +142,147 @@ impl InputErrors {
         for e in &self.errors {
             let _ = handler.render_report(&mut out, e);
         }
-        out.push_str(&format!(
-            "{} problem(s) in the specs; nothing was run\n",
-            self.errors.len()
-        ));
+        out.push_str(&self.summary());
+        out.push('\n');
         out
     }
+
+    /// `3 problem(s) in eyetest.toml and the specs; nothing was run`: where they are, so
+    /// that a problem in the project file is not called one in the specs.
+    pub fn summary(&self) -> String {
+        let project_file = |p: &Path| p.file_name().is_some_and(|n| n == "eyetest.toml");
+        let in_project = self.errors.iter().any(|e| project_file(&e.path));
+        let in_specs = self
+            .errors
+            .iter()
+            .any(|e| !project_file(&e.path) && e.path.extension().is_some_and(|x| x == "toml"));
+        let other = self
+            .errors
+            .iter()
+            .any(|e| e.path.extension().is_none_or(|x| x != "toml"));
+        let place = match (in_project, in_specs, other) {
+            (true, false, false) => "eyetest.toml",
+            (false, true, false) => "the specs",
+            (true, true, false) => "eyetest.toml and the specs",
+            _ => "the project",
+        };
+        format!(
+            "{} problem(s) in {place}; nothing was run",
+            self.errors.len()
+        )
+    }
+}
+
+/// Deserializes `source` as `T` and reports every problem serde finds, not only the first:
+/// after each one, the offending lines are blanked in a scratch copy (byte offsets kept, so
+/// later spans still point into `source`) and the file is read again. A missing key blanks
+/// its whole table. A problem caused by an earlier blanking (the key a type error removed is
+/// now "missing") is not reported. Returns the value of the cleaned text, if any.
+pub fn parse_all<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    source: &Arc<str>,
+) -> (Option<T>, Vec<InputError>) {
+    let mut scratch = source.to_string();
+    let mut errors = Vec::new();
+    let mut removed_keys: Vec<String> = Vec::new();
+    // Each round blanks at least one line, so this bounds the work on a hostile file.
+    for _ in 0..256 {
+        let err = match toml::from_str::<T>(&scratch) {
+            Ok(v) => return (Some(v), errors),
+            Err(e) => e,
+        };
+        let syntax = scratch.parse::<toml::Table>().is_err();
+        if syntax && !errors.is_empty() {
+            // Blanking broke the file's structure (a value over several lines): what is left
+            // to say would be about the scratch copy, not the user's file.
+            break;
+        }
+        let Some(span) = err.span() else {
+            errors.push(from_toml_error(path, source, &err));
+            break;
+        };
+        let missing = err
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+            .map(str::to_string);
+        // A key we blanked for a wrong type, or a misspelling of the missing one, is the
+        // problem already reported.
+        let caused_by_us = missing.as_ref().is_some_and(|k| {
+            removed_keys
+                .iter()
+                .any(|r| r == k || closest(r, [k.as_str()]).is_some())
+        });
+        if !caused_by_us {
+            errors.push(from_toml_error(path, source, &err));
+        }
+        if syntax {
+            break;
+        }
+        let header = {
+            let (from, to) = lines_around(&scratch, span.start, span.start);
+            scratch[from..to].trim_start().starts_with('[')
+        };
+        let (start, end) = if missing.is_some() || header {
+            table_around(&scratch, span.start)
+        } else {
+            lines_around(&scratch, span.start, span.end)
+        };
+        for line in scratch[start..end].lines() {
+            if let Some(key) = line.trim_start().split(['=', ' ', '.']).next() {
+                if !key.is_empty() {
+                    removed_keys.push(key.trim_matches('"').to_string());
+                }
+            }
+        }
+        // Same length in bytes, so later spans still point into `source`.
+        let blanked: String = scratch[start..end]
+            .chars()
+            .map(|c| match c {
+                '\n' => "\n".to_string(),
+                c => " ".repeat(c.len_utf8()),
+            })
+            .collect();
+        if blanked == scratch[start..end] {
+            break;
+        }
+        scratch.replace_range(start..end, &blanked);
+    }
+    (None, errors)
+}
+
+/// The byte range of whole lines covering `start..end`.
+fn lines_around(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let mut start = start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = end.max(start).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let from = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let to = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    (from, to)
+}
+
+/// The byte range of the `[table]` or `[[table]]` holding `at`: from its header line to the
+/// next header (or the end). An inline table is just its own lines.
+fn table_around(text: &str, at: usize) -> (usize, usize) {
+    let (line_start, line_end) = lines_around(text, at, at);
+    if !text[line_start..line_end].trim_start().starts_with('[') {
+        return (line_start, line_end);
+    }
+    let mut to = line_end;
+    while to < text.len() {
+        let next = to + 1;
+        let next_end = text[next..].find('\n').map_or(text.len(), |i| next + i);
+        if text[next..next_end].trim_start().starts_with('[') {
+            break;
+        }
+        to = next_end;
+    }
+    (line_start, to)
 }
 
 impl fmt::Display for Suggestion<'_> {

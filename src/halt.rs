@@ -92,10 +92,10 @@ impl Stop {
 /// How long cases in flight may take to finish after the first signal; `EYETEST_GRACE_S`
 /// overrides it (0 aborts them at once).
 pub fn grace() -> Duration {
-    std::env::var("EYETEST_GRACE_S")
+    // A bad value is refused when the command starts (`crate::env::check`).
+    crate::env::grace_s()
         .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
+        .flatten()
         .map_or(Duration::from_secs(5), Duration::from_secs_f64)
 }
 

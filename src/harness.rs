@@ -8,12 +8,17 @@
 //! }
 //! ```
 //!
-//! libtest-mimic rejects unknown flags, so the harness is configured through the environment:
-//! `EYETEST_TARGETS` picks targets (default: the simulated ones), `EYETEST_RESULTS` names a
-//! JSON-lines file to append results to, `EYETEST_RECORD=1` records answers for replay.
+//! libtest-mimic rejects unknown flags, so the harness is configured through the environment
+//! ([`crate::env`]): `EYETEST_TARGETS` picks targets (default: every target configured here,
+//! see [`crate::targets::Selection`]), `EYETEST_RESULTS` names a JSON-lines file to append
+//! results to, `EYETEST_RECORD=1` records answers for replay.
+//!
+//! A target that was selected and cannot run fails its trials; one that was not selected is
+//! ignored with the reason in the test output (decided when the trial runs, so that plain
+//! `cargo test` shows why).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,14 +26,15 @@ use std::time::Instant;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::results::{ResultRecord, ResultsWriter};
-use crate::runner::{runtime, Outcome, Selection, Session};
+use crate::runner::{runtime, Outcome, Session};
 use crate::spec::Suite;
+use crate::targets::{Decision, Selection, Use};
 
 /// Environment variable naming a JSON-lines file that trials append their results to.
-pub const RESULTS_ENV: &str = "EYETEST_RESULTS";
+pub const RESULTS_ENV: &str = crate::env::RESULTS;
 
 /// Set to `1` to store every live answer under golden/recordings (like `eyetest run --record`).
-pub const RECORD_ENV: &str = "EYETEST_RECORD";
+pub const RECORD_ENV: &str = crate::env::RECORD;
 
 /// Runs the specs of the project at `manifest_dir` as tests; returns the process exit code.
 pub fn main(manifest_dir: &str) -> ExitCode {
@@ -51,20 +57,24 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let writer = match std::env::var_os(RESULTS_ENV) {
-        Some(p) if !args.list => match ResultsWriter::append(&PathBuf::from(&p)) {
+    let writer = match crate::env::results_file() {
+        Some(p) if !args.list => match ResultsWriter::append(&p) {
             Ok(w) => Some(Arc::new(w)),
             Err(e) => {
-                eprintln!(
-                    "error: cannot open {RESULTS_ENV}={}: {e}",
-                    p.to_string_lossy()
-                );
+                eprintln!("error: cannot open {RESULTS_ENV}={}: {e}", p.display());
                 return ExitCode::FAILURE;
             }
         },
         _ => None,
     };
-    let trials = trials(&suite, &selection, writer);
+    let record = match crate::env::record() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trials = trials_with(&suite, &selection, writer, record);
     if args.test_threads.is_none() {
         // Each trial blocks its thread while its request is in flight; enough threads let
         // every selected target reach its configured concurrency.
@@ -72,7 +82,7 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
             .config
             .targets
             .values()
-            .filter(|t| selection.skip_reason(t).is_none())
+            .filter(|t| selection.decide(t, Use::Cases) == Decision::Run)
             .map(|t| t.config.concurrency)
             .sum();
         args.test_threads = Some(wanted.clamp(1, 64));
@@ -90,6 +100,10 @@ pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitC
             return Err(ExitCode::FAILURE);
         }
     };
+    for e in crate::env::check() {
+        eprintln!("error: {e}");
+        return Err(ExitCode::FAILURE);
+    }
     match Selection::from_env(&suite) {
         Ok(selection) => Ok((suite, selection)),
         Err(e) => {
@@ -122,7 +136,21 @@ pub fn trials(
     selection: &Selection,
     writer: Option<Arc<ResultsWriter>>,
 ) -> Vec<Trial> {
-    let session = if std::env::var(RECORD_ENV).is_ok_and(|v| v == "1") {
+    trials_with(
+        suite,
+        selection,
+        writer,
+        crate::env::record().unwrap_or(false),
+    )
+}
+
+fn trials_with(
+    suite: &Arc<Suite>,
+    selection: &Selection,
+    writer: Option<Arc<ResultsWriter>>,
+    record: bool,
+) -> Vec<Trial> {
+    let session = if record {
         Session::recording(suite.clone())
     } else {
         Session::new(suite.clone())
@@ -133,7 +161,6 @@ pub fn trials(
             let Some(target) = suite.target(tname).cloned() else {
                 continue;
             };
-            let not_selected = selection.skip_reason(&target).is_some();
             let (case, session, selection, writer) = (
                 case.clone(),
                 session.clone(),
@@ -141,23 +168,24 @@ pub fn trials(
                 writer.clone(),
             );
             let name = case.test_name(tname);
-            out.push(
-                Trial::ignorable_test(name, move || {
-                    let start = Instant::now();
-                    let outcome = runtime().block_on(session.run(&case, &target, &selection));
-                    if let Some(w) = &writer {
-                        let record = ResultRecord::new(&case, &target, &outcome, start.elapsed());
-                        if let Err(e) = w.write(&record) {
-                            eprintln!(
-                                "eyetest: cannot write result to {}: {e}",
-                                w.path().display()
-                            );
-                        }
+            out.push(Trial::ignorable_test(name, move || {
+                // Not asked for: no request and no result, only the reason.
+                if let Decision::NotSelected(reason) = selection.decide(&target, Use::Cases) {
+                    return Ok(Completion::ignored_with(reason));
+                }
+                let start = Instant::now();
+                let outcome = runtime().block_on(session.run(&case, &target, &selection));
+                if let Some(w) = &writer {
+                    let record = ResultRecord::new(&case, &target, &outcome, start.elapsed());
+                    if let Err(e) = w.write(&record) {
+                        eprintln!(
+                            "eyetest: cannot write result to {}: {e}",
+                            w.path().display()
+                        );
                     }
-                    judge(&session, &case, &target, outcome)
-                })
-                .with_ignored_flag(not_selected),
-            );
+                }
+                judge(&session, &case, &target, outcome)
+            }));
         }
     }
     out

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod env;
 pub mod fixture;
 pub mod halt;
 pub mod harness;
@@ -19,5 +20,9 @@ pub mod runner;
 pub mod sim;
 pub mod snapshot;
 pub mod spec;
-pub mod target;
+pub mod targets;
 pub mod throughput;
+
+/// The old name of [`targets`], kept so that code written against it still builds.
+#[doc(hidden)]
+pub use targets as target;

@@ -2,20 +2,19 @@
 //! read and encoded once, simulated engines started on first use, and a per-target bound on
 //! requests in flight so a suite's wall time approaches its slowest case, not the sum.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::backend::openai::{OpenAiClient, OpenAiConfig, Secret};
+use crate::backend::openai::OpenAiClient;
 use crate::backend::{Answer, ChatRequest, ImageData};
 use crate::halt::{Halt, Phase};
 use crate::rubric::Verdict;
-use crate::sim::{Behaviour, Latency, SimConfig, SimServer};
 use crate::spec::{Case, Suite};
-use crate::target::{BackendKind, Endpoint, Target};
+use crate::targets::{connect, ConnectError, Connection, Decision, Target, Use};
 
 /// The process-wide runtime. RUST-NOTES: several runtimes sharing one reqwest client fail
 /// with "dispatch task is gone", so every trial `block_on`s this one.
@@ -30,83 +29,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Environment variable that selects the targets to run, like `INSTA_UPDATE` for insta:
-/// a comma-separated list of target names, or `all`. Unset: the targets that need no server
-/// (simulated and replay).
-pub const TARGETS_ENV: &str = "EYETEST_TARGETS";
-
-/// Which targets run in this process.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    names: Option<BTreeSet<String>>,
-    source: String,
-}
-
-impl Selection {
-    /// From `EYETEST_TARGETS`; unknown names are an error that lists the valid ones.
-    pub fn from_env(suite: &Suite) -> Result<Selection, String> {
-        match std::env::var(TARGETS_ENV) {
-            Ok(v) if !v.trim().is_empty() => Self::parse(suite, &v, TARGETS_ENV),
-            _ => Ok(Selection {
-                names: None,
-                source: format!("{TARGETS_ENV} unset: simulated and replay targets only"),
-            }),
-        }
-    }
-
-    /// From a list like `sim,llama-11b` or `all`; `origin` names where it came from, for errors.
-    pub fn parse(suite: &Suite, list: &str, origin: &str) -> Result<Selection, String> {
-        if list.trim() == "all" {
-            return Ok(Selection {
-                names: Some(suite.config.targets.keys().cloned().collect()),
-                source: format!("{origin}=all"),
-            });
-        }
-        let mut names = BTreeSet::new();
-        for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !suite.config.targets.contains_key(n) {
-                let valid: Vec<&str> = suite.config.targets.keys().map(String::as_str).collect();
-                let hint = crate::diagnostic::closest(n, valid.iter().copied())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "{origin} names unknown target `{n}`{hint}; declared targets: {}",
-                    valid.join(", ")
-                ));
-            }
-            names.insert(n.to_string());
-        }
-        Ok(Selection {
-            names: Some(names),
-            source: format!("{origin}={list}"),
-        })
-    }
-
-    pub fn all() -> Selection {
-        Selection {
-            names: None,
-            source: "all".into(),
-        }
-    }
-
-    /// `None` when the target runs; otherwise why not, and how to make it run.
-    pub fn skip_reason(&self, target: &Target) -> Option<String> {
-        let selected = match &self.names {
-            Some(n) => n.contains(&target.name),
-            None if self.source == "all" => true,
-            // Simulated and replayed targets need no server, so they run unless told otherwise.
-            None => target.config.backend != BackendKind::Openai,
-        };
-        if selected {
-            None
-        } else {
-            Some(format!(
-                "target `{}` not selected ({}); run it with {TARGETS_ENV}={}",
-                target.name, self.source, target.name
-            ))
-        }
-    }
-}
+pub use crate::targets::{Selection, TARGETS_ENV};
 
 /// How the answers of a case asked several times (`repeats = N`) came out.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -160,8 +83,8 @@ type ImageCell = OnceCell<Result<Arc<ImageData>, String>>;
 
 struct TargetState {
     permits: Arc<Semaphore>,
-    client: OnceCell<Result<OpenAiClient, String>>,
-    sim: OnceCell<Result<SimServer, String>>,
+    /// Reached once per process; a simulated engine lives as long as the session.
+    connection: OnceCell<Result<Connection, ConnectError>>,
 }
 
 /// Everything shared by the trials of one process.
@@ -187,8 +110,7 @@ impl Session {
                     t.name.clone(),
                     TargetState {
                         permits: Arc::new(Semaphore::new(t.config.concurrency)),
-                        client: OnceCell::new(),
-                        sim: OnceCell::new(),
+                        connection: OnceCell::new(),
                     },
                 )
             })
@@ -235,6 +157,10 @@ impl Session {
             let bytes = tokio::fs::read(&path)
                 .await
                 .map_err(|e| format!("cannot read image `{shown}`: {e}"))?;
+            // Once per image per run: the cell is initialised once.
+            if let Some(w) = crate::backend::large_image_warning(&shown, bytes.len()) {
+                eprintln!("{w}");
+            }
             ImageData::from_bytes(bytes)
                 .map(Arc::new)
                 .map_err(|e| format!("image `{shown}`: {e}"))
@@ -243,87 +169,37 @@ impl Session {
         .clone()
     }
 
-    /// Whether the case would run on the target here, and if not, why.
+    /// Whether the case would run on the target here, and if not, why: `Err` when it must
+    /// not be ignored (the target was asked for and cannot run), which is a failure.
     pub fn ignore_reason(
         &self,
         case: &Case,
         target: &Target,
         selection: &Selection,
-    ) -> Option<String> {
-        if let Some(r) = selection.skip_reason(target) {
-            return Some(r);
-        }
-        if let Endpoint::Missing(r) = target.endpoint() {
-            return Some(r);
-        }
-        if let Some(var) = &target.config.api_key_env {
-            if std::env::var(var).map(|v| v.is_empty()).unwrap_or(true) {
-                return Some(format!("API key not configured: set {var}"));
-            }
+    ) -> Result<Option<String>, String> {
+        match selection.decide(target, Use::Cases) {
+            Decision::Run => {}
+            Decision::NotSelected(r) | Decision::Ignore(r) => return Ok(Some(r)),
+            Decision::Fail(r) => return Err(r),
         }
         if case.user_image && !case.image_path.exists() {
-            return Some(format!(
+            return Ok(Some(format!(
                 "user-supplied photo `{}` is absent: put a PNG or JPEG of the subject there to run this case",
                 case.image.display()
-            ));
+            )));
         }
-        None
+        Ok(None)
     }
 
-    /// The client for a target, starting its simulated engine on first use.
+    /// The client for a target, reaching it (and starting its simulated engine) on first use.
     async fn client(&self, target: &Target) -> Result<OpenAiClient, String> {
-        let state = &self.targets[&target.name];
-        state
-            .client
-            .get_or_init(|| async {
-                let base_url = match target.endpoint() {
-                    Endpoint::Url(u) => u,
-                    Endpoint::Missing(r) => return Err(r),
-                    Endpoint::Replay => {
-                        return Err(format!(
-                            "target `{}` replays recordings; it has no client",
-                            target.name
-                        ))
-                    }
-                    Endpoint::Sim => state
-                        .sim
-                        .get_or_init(|| start_sim(target))
-                        .await
-                        .as_ref()
-                        .map_err(Clone::clone)?
-                        .base_url(),
-                };
-                let api_key = target
-                    .config
-                    .api_key_env
-                    .as_ref()
-                    .and_then(|v| std::env::var(v).ok())
-                    .filter(|k| !k.is_empty())
-                    .map(Secret::new);
-                let connect_timeout = Duration::from_secs(10).min(target.timeout());
-                // A private CA is trusted by its target's own client, never by the shared one.
-                let http = match &target.config.ca_file {
-                    Some(ca) => crate::backend::openai::http_client_with_ca(
-                        &self.suite.root.join(ca),
-                        connect_timeout,
-                    )
-                    .map_err(|e| format!("target `{}`: {e}", target.name))?,
-                    None => self.http.clone(),
-                };
-                Ok(OpenAiClient::new(
-                    http,
-                    OpenAiConfig {
-                        base_url,
-                        api_key,
-                        timeout: target.timeout(),
-                        connect_timeout,
-                        max_retries: target.config.retries,
-                        backoff: Duration::from_millis(target.config.retry_backoff_ms),
-                    },
-                ))
-            })
+        self.targets[&target.name]
+            .connection
+            .get_or_init(|| connect(target, Use::Cases, Some(&self.http)))
             .await
-            .clone()
+            .as_ref()
+            .map(|c| c.client.clone())
+            .map_err(ToString::to_string)
     }
 
     /// The request a case sends. A replay target asks as the target it replays, so that the
@@ -383,8 +259,10 @@ impl Session {
 
     /// Runs one case on one target to a verdict (asking `repeats` times when the case says so).
     pub async fn run(&self, case: &Case, target: &Target, selection: &Selection) -> Outcome {
-        if let Some(reason) = self.ignore_reason(case, target, selection) {
-            return Outcome::Ignored(reason);
+        match self.ignore_reason(case, target, selection) {
+            Ok(None) => {}
+            Ok(Some(reason)) => return Outcome::Ignored(reason),
+            Err(failure) => return Outcome::Error(failure),
         }
         if case.repeats <= 1 {
             return match self.ask(case, target).await {
@@ -444,50 +322,6 @@ fn judge_repeats(case: &Case, answers: Vec<Answer>) -> Outcome {
         verdict,
         repeats: Some(repeats),
     }
-}
-
-/// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
-pub async fn start_sim(target: &Target) -> Result<SimServer, String> {
-    let c = &target.config;
-    let behaviour: Behaviour = c
-        .behaviour
-        .as_deref()
-        .unwrap_or("terse")
-        .parse()
-        .map_err(|e| format!("target `{}`: {e}", target.name))?;
-    let lat = c.latency.clone().unwrap_or_default();
-    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
-    let config = SimConfig {
-        behaviour,
-        latency: Latency {
-            ttft: ms(lat.ttft_ms),
-            per_token: ms(lat.tpot_ms),
-            prefill_per_tile: ms(lat.prefill_per_tile_ms),
-            jitter: lat.jitter,
-        },
-        max_concurrency: c.max_batch.unwrap_or(0),
-        seed: 0,
-        fail_first: c.fail_first.unwrap_or(0),
-        fault_rate: c.fault_rate.unwrap_or(0.0),
-        faults: c
-            .faults
-            .iter()
-            .flatten()
-            .map(|f| f.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("target `{}`: {e}", target.name))?,
-    };
-    config
-        .check()
-        .map_err(|e| format!("target `{}`: {e}", target.name))?;
-    SimServer::start(([127, 0, 0, 1], 0).into(), config)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot start the simulated engine for `{}`: {e}",
-                target.name
-            )
-        })
 }
 
 fn toml_to_json_map(t: &toml::Table) -> serde_json::Map<String, serde_json::Value> {

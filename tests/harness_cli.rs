@@ -139,19 +139,21 @@ fn passing_run_ignores_unconfigured_target_with_reason() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("2 passed; 0 failed; 2 ignored"), "{out}");
+    // Nothing selected: the target without an endpoint is ignored, saying what to set.
     assert!(
-        out.contains("target `remote` not selected"),
+        out.contains("ignored (endpoint not configured: set EYETEST_TEST_UNSET_URL"),
         "ignored reason should be shown: {out}"
     );
 
-    // Selected but without an endpoint: still ignored, with the variable to set.
+    // Selected but without an endpoint: a failure (never an ignore), with the variable to set.
     let o = eyetest(
         p.path(),
         &["test"],
         &[("CI", "true"), ("EYETEST_TARGETS", "remote")],
     );
     let out = text(&o);
-    assert!(o.status.success(), "{out}");
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("0 passed; 2 failed; 2 ignored"), "{out}");
     assert!(out.contains("set EYETEST_TEST_UNSET_URL"), "{out}");
 }
 

@@ -225,7 +225,7 @@ fn level(config: SimConfig, concurrency: usize, requests: usize) -> LevelMetrics
             .unwrap();
         let tmpl: RequestTemplate = eyetest::throughput::run::template(&spec, &target);
         let workload = Arc::new(Workload::build(&spec.images, &tmpl).unwrap());
-        let (client, _) = load_client(&target, server.base_url());
+        let (client, _) = load_client(&target, server.base_url()).unwrap();
         // One warm-up request per slot, as a sweep does: connections open, engine warm.
         run_level(
             &client,

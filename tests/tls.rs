@@ -166,3 +166,64 @@ fn a_private_ca_is_trusted_only_by_the_target_that_names_it() {
         "a refused certificate is not retried"
     );
 }
+
+/// Issue 10 item 13: a throughput sweep builds its client where cases do, so it trusts the
+/// target's `ca_file` too. Before, the sweep's own copy of the client set-up never applied
+/// it: every request failed on the certificate and the level measured nothing.
+#[test]
+fn a_throughput_sweep_trusts_the_target_ca_file() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ca_pem, config) = private_ca();
+    let port = start_server(&rt, config);
+    let p = project(port, &ca_pem);
+    let root = p.path();
+    std::fs::write(
+        root.join("specs/sweep.toml"),
+        "[[throughput]]\nname = \"tls-sweep\"\ntargets = [\"trusted\"]\n\
+         images = { files = [\"fixtures/x.png\"] }\nprompt = \"Describe.\"\nmax_tokens = 3\n\
+         stream = false\nconcurrency = [1, 2]\nrequests = [4, 4]\nrepeats = 1\n",
+    )
+    .unwrap();
+
+    let o = Command::new(env!("CARGO_BIN_EXE_eyetest"))
+        .arg("--root")
+        .arg(root)
+        .args(["bench", "tls-sweep", "--target", "trusted", "--out", "out"])
+        .env_remove("EYETEST_TARGETS")
+        .env_remove("EYETEST_ACCEPT_BASELINE")
+        .output()
+        .expect("eyetest runs");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{output}");
+    assert!(!output.contains("UnknownIssuer"), "{output}");
+    assert!(!output.contains("failed x"), "{output}");
+
+    // The same sweep on the target without the CA is refused on the certificate: the CA,
+    // not something else, is what made the difference.
+    let o = Command::new(env!("CARGO_BIN_EXE_eyetest"))
+        .arg("--root")
+        .arg(root)
+        .args([
+            "bench",
+            "tls-sweep",
+            "--target",
+            "untrusted",
+            "--out",
+            "out",
+        ])
+        .env_remove("EYETEST_TARGETS")
+        .env_remove("EYETEST_ACCEPT_BASELINE")
+        .output()
+        .expect("eyetest runs");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{output}");
+    assert!(output.contains("UnknownIssuer"), "{output}");
+}

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runner::{runtime, Selection};
+use crate::runner::runtime;
+use crate::targets::{Decision, Selection, Use};
 use crate::throughput::load::{Progress, ProgressEvent};
-use crate::throughput::run::{ignore_reason, run, RunOptions};
+use crate::throughput::run::{run, RunOptions};
 use crate::throughput::spec::ThroughputSpec;
 
 #[derive(clap::Args)]
@@ -19,8 +20,9 @@ pub struct BenchArgs {
     /// Which sweeps: a throughput name (`caption-560`), a spec id (`throughput/study`), a
     /// spec file, or `SPEC::NAME`; default: every `[[throughput]]` of every spec.
     pub spec: Option<String>,
-    /// Targets to run (comma-separated, or `all`); default: the spec's targets that
-    /// $EYETEST_TARGETS selects, else its simulated ones.
+    /// Targets to run (comma-separated, or `all`), even ones the spec does not list; a
+    /// target named here that cannot run fails. Default: the spec's targets that
+    /// $EYETEST_TARGETS selects, else those configured here.
     #[arg(long, short)]
     pub target: Option<String>,
     /// Record this run as the baseline for its fingerprint (then review and commit golden/).
@@ -54,11 +56,7 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let selection = match &a.target {
-        Some(t) => Selection::parse(&suite, t, "--target"),
-        None => Selection::from_env(&suite),
-    };
-    let selection = match selection {
+    let selection = match Selection::choose(&suite, a.target.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -72,18 +70,16 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
     }
     // An explicit --target may name a target the spec does not list: benchmarking a spec on
     // a new server should not need an edit.
-    let explicit: Vec<String> = a
-        .target
-        .as_deref()
-        .map(|t| {
-            if t.trim() == "all" {
-                suite.config.targets.keys().cloned().collect()
-            } else {
-                t.split(',').map(|s| s.trim().to_string()).collect()
-            }
-        })
-        .unwrap_or_default();
+    let explicit: Vec<String> = match a.target {
+        Some(_) => selection
+            .named(&suite)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        None => Vec::new(),
+    };
     let (mut ran, mut failed) = (0, 0);
+    let mut left_out: Vec<String> = Vec::new();
     for spec in specs {
         let names = if explicit.is_empty() {
             &spec.targets
@@ -94,11 +90,23 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
             let Some(target) = suite.target(tname) else {
                 continue;
             };
-            if let Some(reason) = ignore_reason(target, &selection) {
-                if !explicit.is_empty() || selection.skip_reason(target).is_none() {
-                    eprintln!("skipped {}: {reason}", spec.test_name(tname));
+            match selection.decide(target, Use::Load) {
+                Decision::Run => {}
+                Decision::NotSelected(reason) => {
+                    left_out.push(format!("  {}: {reason}", spec.test_name(tname)));
+                    continue;
                 }
-                continue;
+                Decision::Ignore(reason) => {
+                    eprintln!("not run: {}: {reason}", spec.test_name(tname));
+                    left_out.push(format!("  {}: {reason}", spec.test_name(tname)));
+                    continue;
+                }
+                Decision::Fail(reason) => {
+                    eprintln!("error: {}: {reason}", spec.test_name(tname));
+                    ran += 1;
+                    failed += 1;
+                    continue;
+                }
             }
             let bar = progress_bar(spec);
             let mut o = opts.clone();
@@ -119,8 +127,24 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
         }
     }
     if ran == 0 {
+        // Name the targets that would run, so the hint is one the user can follow.
+        let runnable: Vec<&str> = suite
+            .config
+            .targets
+            .values()
+            .filter(|t| t.unavailable(Use::Load).is_none())
+            .map(|t| t.name.as_str())
+            .collect();
+        let hint = match runnable.first() {
+            Some(t) => format!(
+                "pick a target with --target (configured here: {}), e.g. --target {t}",
+                runnable.join(", ")
+            ),
+            None => "no declared target can run a sweep here: declare a `backend = \"sim\"` target, or set a target's endpoint variable".to_string(),
+        };
         eprintln!(
-            "error: nothing ran: no selected target has an endpoint (pick one with --target, e.g. --target sim-h100)"
+            "error: nothing ran ({selection}):\n{}\n{hint}",
+            left_out.join("\n")
         );
         return ExitCode::FAILURE;
     }

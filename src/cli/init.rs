@@ -20,7 +20,6 @@ use crate::backend::{Answer, ImageData, Timing};
 use crate::fixture::{read_truth, Catalogue, CATALOGUE_FILE};
 use crate::report::runs::absolute;
 use crate::spec::Suite;
-use crate::target::BackendKind;
 
 const CARGO_TOML: &str = include_str!("../init/Cargo.toml.tmpl");
 const EYETEST_TOML: &str = include_str!("../init/eyetest.toml");
@@ -206,7 +205,7 @@ fn record_snapshots(dir: &Path) -> Result<(), String> {
             let Some(target) = suite.target(tname) else {
                 continue;
             };
-            if target.config.backend != BackendKind::Sim {
+            if !target.is_simulated() {
                 continue;
             }
             let text = match target.config.behaviour.as_deref().unwrap_or("terse") {

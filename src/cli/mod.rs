@@ -33,7 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Run every spec case against the selected targets and print a verdict table.
     Run {
-        /// Targets to run (comma-separated, or `all`); default: $EYETEST_TARGETS, else the simulated ones.
+        /// Targets to run (comma-separated, or `all`); a target named here that cannot run
+        /// fails. Default: $EYETEST_TARGETS, else every target configured here.
         #[arg(long, short)]
         target: Option<String>,
         /// Only cases whose test name contains this text (like `cargo test FILTER`).
@@ -46,7 +47,10 @@ pub enum Command {
         record: bool,
     },
     /// List the tests (case x target) the specs define, without running anything.
-    List,
+    List {
+        /// Only tests whose name contains this text (the filter `run` takes).
+        filter: Option<String>,
+    },
     /// Run the specs as tests, like `cargo test --test specs` but without cargo:
     /// arguments after `--` are libtest's (`--list`, `--exact NAME`, a filter, ...).
     Test {
@@ -77,6 +81,14 @@ pub enum Command {
 /// Parses the process arguments and runs the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every EYETEST_* setting is checked up front: a typo must not read as "off".
+    let bad = crate::env::check();
+    for e in &bad {
+        eprintln!("error: {e}");
+    }
+    if !bad.is_empty() {
+        return ExitCode::FAILURE;
+    }
     match cli.command {
         Command::Run {
             target,
@@ -84,7 +96,7 @@ pub fn main() -> ExitCode {
             out,
             record,
         } => run::run(&cli.root, target, filter, out, record),
-        Command::List => list(&cli.root),
+        Command::List { filter } => list(&cli.root, filter.as_deref()),
         Command::Test { args } => crate::harness::run(
             &cli.root,
             libtest_mimic::Arguments::from_iter(
@@ -122,19 +134,36 @@ pub(crate) fn load(root: &Path) -> Option<Suite> {
     }
 }
 
-fn list(root: &Path) -> ExitCode {
+fn list(root: &Path, filter: Option<&str>) -> ExitCode {
     let Some(suite) = load(root) else {
         return ExitCode::FAILURE;
     };
+    let wanted = |name: &str| filter.is_none_or(|f| name.contains(f));
+    let mut shown = 0;
     for case in &suite.cases {
         for t in &case.targets {
-            println!("{}", case.test_name(t));
+            let name = case.test_name(t);
+            if wanted(&name) {
+                println!("{name}");
+                shown += 1;
+            }
         }
     }
     for spec in &suite.throughputs {
         for t in &spec.targets {
-            println!("{} [throughput]", spec.test_name(t));
+            let name = spec.test_name(t);
+            if wanted(&name) {
+                println!("{name} [throughput]");
+                shown += 1;
+            }
         }
     }
-    ExitCode::SUCCESS
+    match filter {
+        // Like `run`: a filter that matches nothing is most likely a typo.
+        Some(f) if shown == 0 => {
+            eprintln!("error: no test name contains `{f}`");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }

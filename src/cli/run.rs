@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::results::{ResultRecord, ResultsWriter, Status};
-use crate::runner::{run_all, runtime, Selection, Session, TARGETS_ENV};
+use crate::runner::{run_all, runtime, Session};
+use crate::targets::{Decision, Selection, Use};
 
 pub fn run(
     root: &Path,
@@ -19,11 +20,7 @@ pub fn run(
         return ExitCode::FAILURE;
     };
     let suite = Arc::new(suite);
-    let selection = match &target {
-        Some(t) => Selection::parse(&suite, t, "--target"),
-        None => Selection::from_env(&suite),
-    };
-    let selection = match selection {
+    let selection = match Selection::choose(&suite, target.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,34 +39,14 @@ pub fn run(
             return ExitCode::FAILURE;
         }
     };
-    let mut pairs = Vec::new();
-    for case in &suite.cases {
-        for t in &case.targets {
-            let name = case.test_name(t);
-            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-                continue;
-            }
-            if let Some(target) = suite.target(t) {
-                if selection.skip_reason(target).is_none() {
-                    pairs.push((case.clone(), target.clone()));
-                }
-            }
-        }
-    }
-    if pairs.is_empty() {
-        eprintln!(
-            "error: no case x target selected (filter {filter:?}, {TARGETS_ENV} or --target)"
-        );
+    let Some(pairs) = select_pairs(&suite, filter.as_deref(), &selection) else {
         return ExitCode::FAILURE;
-    }
+    };
     let sims: Vec<&str> = suite
         .config
         .targets
         .values()
-        .filter(|t| {
-            t.config.backend == crate::target::BackendKind::Sim
-                && selection.skip_reason(t).is_none()
-        })
+        .filter(|t| t.is_simulated() && pairs.iter().any(|(_, p)| p.name == t.name))
         .map(|t| t.name.as_str())
         .collect();
     if !sims.is_empty() {
@@ -167,4 +144,85 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
             .expect("valid template"),
     );
     bar
+}
+
+/// The case x target pairs this run asks: those the filter matches on targets that run or
+/// were asked for (one that cannot run then fails, like in `cargo test`). Targets left out
+/// because they are not configured are named with the reason; `None` after saying why
+/// nothing would run.
+fn select_pairs(
+    suite: &crate::spec::Suite,
+    filter: Option<&str>,
+    selection: &Selection,
+) -> Option<Vec<(Arc<crate::spec::Case>, Arc<crate::targets::Target>)>> {
+    let mut pairs = Vec::new();
+    let mut matched = 0;
+    let mut left_out: Vec<(String, String)> = Vec::new();
+    for case in &suite.cases {
+        for t in &case.targets {
+            if filter.is_some_and(|f| !case.test_name(t).contains(f)) {
+                continue;
+            }
+            let Some(target) = suite.target(t) else {
+                continue;
+            };
+            matched += 1;
+            match selection.decide(target, Use::Cases) {
+                Decision::Run | Decision::Fail(_) => pairs.push((case.clone(), target.clone())),
+                Decision::NotSelected(r) | Decision::Ignore(r) => {
+                    if !left_out.iter().any(|(n, _)| n == t) {
+                        left_out.push((t.clone(), r));
+                    }
+                }
+            }
+        }
+    }
+    if matched == 0 {
+        let example = suite
+            .cases
+            .first()
+            .and_then(|c| c.targets.first().map(|t| c.test_name(t)));
+        match (filter, example) {
+            (Some(f), Some(e)) => eprintln!(
+                "error: no test name contains `{f}`; names look like `{e}` (`eyetest list` shows them all)"
+            ),
+            (_, None) => eprintln!(
+                "error: the project has no cases: add a [[case]] to a spec file under {}",
+                suite.config.settings.specs.display()
+            ),
+            (None, Some(_)) => eprintln!("error: no case names a declared target"),
+        }
+        return None;
+    }
+    if pairs.is_empty() {
+        let reasons: Vec<String> = left_out
+            .iter()
+            .map(|(n, r)| format!("  {n}: {r}"))
+            .collect();
+        let matching = match filter {
+            Some(f) => format!(" matching `{f}`"),
+            None => String::new(),
+        };
+        eprintln!(
+            "error: none of the {matched} case x target pair(s){matching} can run ({selection}):\n{}",
+            reasons.join("\n")
+        );
+        return None;
+    }
+    // Said once per target, whole, before the per-result lines repeat it.
+    let mut failing: Vec<&str> = Vec::new();
+    for (_, target) in &pairs {
+        if let Decision::Fail(reason) = selection.decide(target, Use::Cases) {
+            if !failing.contains(&target.name.as_str()) {
+                eprintln!("error: {reason}");
+                failing.push(&target.name);
+            }
+        }
+    }
+    if !selection.is_explicit() {
+        for (name, reason) in &left_out {
+            println!("note: not running target `{name}`: {reason}");
+        }
+    }
+    Some(pairs)
 }

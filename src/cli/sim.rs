@@ -6,8 +6,9 @@ use crate::runner::runtime;
 
 #[derive(clap::Args)]
 pub struct SimArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8011)]
+    /// Port on 127.0.0.1 (0 picks a free one). 8090 by default, apart from 8000 (vLLM,
+    /// SGLang) and 8011 (the interop script's server), so the sim never answers for them.
+    #[arg(long, default_value_t = 8090)]
     pub port: u16,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::diagnostic::{closest, from_toml_error, InputError, InputErrors};
+use crate::diagnostic::{closest, InputError, InputErrors};
 use crate::rubric::Rubric;
-use crate::target::{ProjectConfig, Target};
+use crate::targets::{ProjectConfig, Target};
 use crate::throughput::spec::ThroughputSpec;
 
 pub use raw::{RawCase, RawDefaults, RawSpecFile};
@@ -84,15 +84,32 @@ pub struct Suite {
 impl Suite {
     /// Loads `eyetest.toml` and every `*.toml` under the specs dir, validating everything.
     pub fn load(root: &Path) -> Result<Suite, InputErrors> {
+        if !root.is_dir() {
+            let mut errors = InputErrors::default();
+            let what = if root.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            errors.push(
+                InputError::file(root, format!("project root {what}"))
+                    .with_help("pass the folder that holds eyetest.toml with --root, or run `eyetest init` to create a project"),
+            );
+            return Err(errors);
+        }
         // Messages name eyetest.toml as they name spec files: relative to the project root.
-        let config = ProjectConfig::load(&root.join(PROJECT_FILE)).map_err(|mut errors| {
-            for e in &mut errors.errors {
-                e.path = PathBuf::from(PROJECT_FILE);
-            }
-            errors
-        })?;
+        let project_file = root.join(PROJECT_FILE);
+        let (config, mut errors) = ProjectConfig::load_all(&project_file);
+        for e in &mut errors.errors {
+            e.path = PathBuf::from(PROJECT_FILE);
+        }
+        // Without a project file there are no specs to speak of; with a broken one, the
+        // specs are still checked, so that every problem is reported in one round.
+        if !project_file.exists() {
+            return Err(errors);
+        }
+        let config = config.unwrap_or_else(|| ProjectConfig::unreadable(&project_file));
         let specs_dir = root.join(&config.settings.specs);
-        let mut errors = InputErrors::default();
         let mut files = Vec::new();
         collect_toml_files(&specs_dir, &mut files, &mut HashSet::new(), &mut errors);
         files.sort();
@@ -245,13 +262,13 @@ fn load_file(
             return None;
         }
     };
-    let raw: RawSpecFile = match toml::from_str(&source) {
-        Ok(r) => r,
-        Err(e) => {
-            errors.push(from_toml_error(&rel, &source, &e));
-            return None;
-        }
-    };
+    // Every schema problem of the file, not only the first; what is left is still checked.
+    let (raw, problems) = crate::diagnostic::parse_all::<RawSpecFile>(&rel, &source);
+    let had_problems = !problems.is_empty();
+    for p in problems {
+        errors.push(p);
+    }
+    let raw = raw?;
     let spec = Arc::new(SpecFile {
         path: rel.clone(),
         id,
@@ -270,7 +287,7 @@ fn load_file(
         config,
         errors,
     );
-    if declares_nothing {
+    if declares_nothing && !had_problems {
         errors.push(
             InputError::at(&rel, &source, 0..0, "spec file declares no `[[case]]` and no `[[throughput]]`")
                 .with_help("add a case, e.g. [[case]] name = \"...\" image = \"...\" prompt = \"...\" rubric = { any = [\"...\"] }"),
@@ -376,7 +393,7 @@ fn load_file(
                 let mut seen = HashSet::new();
                 for t in list.get_ref() {
                     let tname = t.get_ref();
-                    if !config.targets.contains_key(tname.as_str()) {
+                    if !config.declares(tname.as_str()) {
                         let help = match closest(tname, all_targets.iter().map(String::as_str)) {
                             Some(s) => format!("did you mean `{s}`? targets are declared in eyetest.toml as [target.NAME]"),
                             None => format!("declare it in eyetest.toml as [target.{tname}], or use one of `{}`", all_targets.join("`, `")),

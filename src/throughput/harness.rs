@@ -24,9 +24,10 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Completion, Trial};
 
-use super::run::{ignore_reason, run, RunOptions};
-use crate::runner::{runtime, Selection};
+use super::run::{run, RunOptions};
+use crate::runner::runtime;
 use crate::spec::Suite;
+use crate::targets::{Decision, Selection, Use};
 
 /// The test kind shown in `cargo test` output: `[throughput] throughput/study::caption-560@sim`.
 pub const KIND: &str = "throughput";
@@ -57,11 +58,17 @@ pub fn trials(suite: &Arc<Suite>, selection: &Selection, opts: &RunOptions) -> V
             let Some(target) = suite.target(tname).cloned() else {
                 continue;
             };
-            let not_selected = selection.skip_reason(&target).is_some();
             let (spec, selection, opts) = (spec.clone(), selection.clone(), opts.clone());
             let trial = Trial::ignorable_test(spec.test_name(tname), move || {
-                if let Some(reason) = ignore_reason(&target, &selection) {
-                    return Ok(Completion::ignored_with(reason));
+                // The same rule as the case harness: asked for and cannot run is a failure.
+                match selection.decide(&target, Use::Load) {
+                    Decision::Run => {}
+                    Decision::NotSelected(r) | Decision::Ignore(r) => {
+                        return Ok(Completion::ignored_with(r))
+                    }
+                    Decision::Fail(r) => {
+                        return Err(format!("{}: {r}", spec.test_name(&target.name)).into())
+                    }
                 }
                 let report = runtime()
                     .block_on(run(&spec, &target, &opts))
@@ -76,8 +83,7 @@ pub fn trials(suite: &Arc<Suite>, selection: &Selection, opts: &RunOptions) -> V
                     Err(text.into())
                 }
             })
-            .with_kind(KIND)
-            .with_ignored_flag(not_selected);
+            .with_kind(KIND);
             out.push(trial);
         }
     }

@@ -68,8 +68,16 @@ impl Workload {
                     ..
                 } => crate::fixture::random_noise_png(*width, *height, seed.wrapping_add(i as u64))
                     .map_err(|e| format!("cannot generate random image {i}: {e}"))?,
-                ImageSource::Files { paths, written } => std::fs::read(&paths[i])
-                    .map_err(|e| format!("cannot read image `{}`: {e}", written[i].display()))?,
+                ImageSource::Files { paths, written } => {
+                    let bytes = std::fs::read(&paths[i]).map_err(|e| {
+                        format!("cannot read image `{}`: {e}", written[i].display())
+                    })?;
+                    let shown = written[i].display().to_string();
+                    if let Some(w) = crate::backend::large_image_warning(&shown, bytes.len()) {
+                        eprintln!("{w}");
+                    }
+                    bytes
+                }
             };
             let dims = dimensions(&png).map_err(|e| format!("image {i}: {e}"))?;
             let image = ImageData::from_bytes(png).map_err(|e| format!("image {i}: {e}"))?;

@@ -13,7 +13,7 @@ use reqwest::Url;
 use super::fingerprint::{detect_gpus, Fingerprint, GpuInfo};
 use super::spec::ThroughputSpec;
 use crate::backend::openai::OpenAiClient;
-use crate::target::{Endpoint, Target};
+use crate::target::Target;
 
 /// GPU recorded for the simulated engine: there is none, and the name says why.
 pub const SIM_GPU: &str = "simulated, no GPU";
@@ -67,7 +67,7 @@ pub async fn fingerprint(
     image_label: &str,
 ) -> (Fingerprint, Vec<String>) {
     let mut notes = Vec::new();
-    let sim = matches!(target.endpoint(), Endpoint::Sim);
+    let sim = target.is_simulated();
     let gpu = if sim {
         GpuInfo {
             name: SIM_GPU.into(),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::baseline::{find_for, Baseline, BaselineLookup};
 use super::chart::{self, ChartSeries};
@@ -18,16 +18,15 @@ use super::metrics::LevelMetrics;
 use super::probe;
 use super::spec::ThroughputSpec;
 use super::table::level_table;
-use crate::backend::openai::{http_client_for, OpenAiClient, OpenAiConfig, Secret};
-use crate::runner::{start_sim, Selection};
-use crate::target::{Endpoint, Target};
+use crate::backend::openai::OpenAiClient;
+use crate::targets::{Target, Use};
 
 /// Environment variable that makes `cargo test` write (or replace) the baselines of the
 /// throughput trials it runs, like `INSTA_UPDATE=always`. Never set it in CI.
-pub const ACCEPT_ENV: &str = "EYETEST_ACCEPT_BASELINE";
+pub const ACCEPT_ENV: &str = crate::env::ACCEPT_BASELINE;
 /// Environment variable naming the directory for CSV, JSON and charts
 /// (default `target/eyetest/throughput` under the project root).
-pub const OUT_ENV: &str = "EYETEST_THROUGHPUT_OUT";
+pub const OUT_ENV: &str = crate::env::THROUGHPUT_OUT;
 
 /// Where a run reads baselines and writes its outputs.
 #[derive(Clone)]
@@ -43,9 +42,9 @@ pub struct RunOptions {
 impl RunOptions {
     /// Defaults for the project at `root`, with [`OUT_ENV`] and [`ACCEPT_ENV`] applied.
     pub fn for_project(root: &Path, golden: &Path) -> RunOptions {
-        let out_dir = match std::env::var_os(OUT_ENV) {
-            Some(d) if !d.is_empty() => root.join(PathBuf::from(d)),
-            _ => root.join("target/eyetest/throughput"),
+        let out_dir = match crate::env::throughput_out() {
+            Some(d) => root.join(d),
+            None => root.join("target/eyetest/throughput"),
         };
         RunOptions {
             golden: root.join(golden),
@@ -56,11 +55,10 @@ impl RunOptions {
     }
 }
 
-/// `EYETEST_ACCEPT_BASELINE` set to anything but empty, `0` or `false`.
+/// `EYETEST_ACCEPT_BASELINE`, by the one truthiness rule of [`crate::env`].
 pub fn accept_from_env() -> bool {
-    std::env::var(ACCEPT_ENV)
-        .map(|v| !matches!(v.trim(), "" | "0" | "false" | "no"))
-        .unwrap_or(false)
+    // A bad value is refused when the harness or command starts (`crate::env::check`).
+    crate::env::accept_baseline().unwrap_or(false)
 }
 
 /// Files a run wrote.
@@ -136,34 +134,6 @@ impl TrialReport {
     }
 }
 
-/// Why the trial cannot run here, if it cannot: target not selected, no endpoint, no key.
-pub fn ignore_reason(target: &Target, selection: &Selection) -> Option<String> {
-    if let Some(r) = selection.skip_reason(target) {
-        return Some(r);
-    }
-    match target.endpoint() {
-        Endpoint::Url(_) | Endpoint::Sim => {}
-        Endpoint::Missing(r) => return Some(r),
-        #[allow(unreachable_patterns)]
-        _ => return Some(no_live_engine(target)),
-    }
-    if let Some(var) = &target.config.api_key_env {
-        if std::env::var(var).map(|v| v.is_empty()).unwrap_or(true) {
-            return Some(format!("API key not configured: set {var}"));
-        }
-    }
-    None
-}
-
-/// For a target that answers without a running engine (recorded answers): there is no
-/// latency to measure.
-fn no_live_engine(target: &Target) -> String {
-    format!(
-        "target `{}` has no live engine: a throughput sweep measures a running server (a URL or the simulated engine), not recorded answers",
-        target.name
-    )
-}
-
 /// What every request of `spec` on `target` asks, apart from the image.
 pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
     let mut extra = match serde_json::to_value(&target.config.extra) {
@@ -186,26 +156,14 @@ pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
     }
 }
 
-/// A client for load: the target's endpoint and timeout, its own connection pool, and no
-/// retries (see [`super::load`]).
-pub fn load_client(target: &Target, base_url: String) -> (OpenAiClient, reqwest::Client) {
-    let api_key = target
-        .config
-        .api_key_env
-        .as_ref()
-        .and_then(|v| std::env::var(v).ok())
-        .filter(|k| !k.is_empty())
-        .map(Secret::new);
-    let config = OpenAiConfig {
-        base_url,
-        api_key,
-        timeout: target.timeout(),
-        connect_timeout: Duration::from_secs(10).min(target.timeout()),
-        max_retries: 0,
-        backoff: Duration::from_millis(target.config.retry_backoff_ms),
-    };
-    let http = http_client_for(&config);
-    (OpenAiClient::new(http.clone(), config), http)
+/// A client for load: the target's endpoint, timeout and CA, its own connection pool, and
+/// no retries (see [`super::load`]); built by [`crate::targets::client_for`], like the
+/// client that asks cases.
+pub fn load_client(
+    target: &Target,
+    base_url: String,
+) -> Result<(OpenAiClient, reqwest::Client), String> {
+    crate::targets::client_for(target, &base_url, Use::Load, None).map_err(|e| e.to_string())
 }
 
 /// Runs `spec` on `target`. `Err` only when the run could not start (no endpoint, bad
@@ -215,29 +173,11 @@ pub async fn run(
     target: &Target,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
-    let mut sim = None;
-    let base_url = match target.endpoint() {
-        Endpoint::Url(u) => u,
-        Endpoint::Missing(r) => return Err(r),
-        Endpoint::Replay => {
-            return Err(format!(
-                "target `{}` replays recorded answers: throughput needs a live endpoint",
-                target.name
-            ))
-        }
-        Endpoint::Sim => {
-            let server = start_sim(target).await?;
-            let url = server.base_url();
-            sim = Some(server);
-            url
-        }
-        #[allow(unreachable_patterns)]
-        _ => return Err(no_live_engine(target)),
-    };
-    let result = run_at(spec, target, &base_url, opts).await;
-    if let Some(s) = sim {
-        s.shutdown().await;
-    }
+    let live = crate::targets::reach(target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = run_at(spec, target, live.base_url(), opts).await;
+    live.shutdown().await;
     result
 }
 
@@ -248,7 +188,7 @@ pub async fn run_at(
     base_url: &str,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
-    let (client, http) = load_client(target, base_url.to_string());
+    let (client, http) = load_client(target, base_url.to_string())?;
     let (images, tmpl) = (spec.images.clone(), template(spec, target));
     let workload = tokio::task::spawn_blocking(move || Workload::build(&images, &tmpl))
         .await

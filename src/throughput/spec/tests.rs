@@ -6,7 +6,14 @@ use crate::spec::RawSpecFile;
 
 fn load_str(text: &str) -> (Vec<Arc<ThroughputSpec>>, InputErrors) {
     let dir = tempfile::tempdir().unwrap();
-    let config = ProjectConfig::load(&dir.path().join("eyetest.toml")).unwrap();
+    // Only declared targets exist: the sweeps below run on `sim`.
+    let project = dir.path().join("eyetest.toml");
+    std::fs::write(
+        &project,
+        "[target.sim]\nbackend = \"sim\"\nmodel = \"eyetest-sim\"\n",
+    )
+    .unwrap();
+    let config = ProjectConfig::load(&project).unwrap();
     let source: Arc<str> = text.into();
     let raw: RawSpecFile = toml::from_str(text).unwrap();
     let mut errors = InputErrors::default();

@@ -1,219 +1,18 @@
-//! Targets: a model behind an endpoint plus the hardware it runs on, declared in `eyetest.toml`
-//! and referenced from specs by name.
+//! `eyetest.toml`: reading and validating the project's targets and settings.
 //!
-//! A target never holds a secret: it names the environment variable that does
-//! (`api_key_env`), so that `eyetest.toml` can be committed and shared.
+//! Every target is checked on its own, so one mistake does not hide the next; semantic
+//! checks (sim-only keys on an `openai` target, a `replay_of` naming nothing) say which key
+//! to change and how.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::diagnostic::{from_toml_error, InputError, InputErrors};
-
-/// How a target is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// Any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, TGI, llama.cpp, Ollama, OpenAI).
-    Openai,
-    /// The built-in simulated engine, started in-process on loopback: a test double for the model.
-    Sim,
-    /// Answers recorded from another target by `eyetest run --record` (see [`crate::record`]).
-    Replay,
-}
-
-/// The GPU configuration a target runs on, as the study reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Gpu {
-    pub name: String,
-    #[serde(default = "one")]
-    pub count: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl std::fmt::Display for Gpu {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}x {}", self.count, self.name)
-    }
-}
-
-/// Latency model of a simulated target, in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimLatency {
-    #[serde(default)]
-    pub ttft_ms: f64,
-    #[serde(default)]
-    pub tpot_ms: f64,
-    #[serde(default)]
-    pub prefill_per_tile_ms: f64,
-    /// Relative uniform jitter, e.g. 0.05 for +-5%.
-    #[serde(default)]
-    pub jitter: f64,
-}
-
-/// A target as written in `eyetest.toml` under `[target.NAME]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub backend: BackendKind,
-    /// Model id sent in requests; for `openai` targets the served model name.
-    #[serde(default)]
-    pub model: String,
-    /// Endpoint base, e.g. `http://localhost:8000/v1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    /// Read the base URL from this environment variable instead (wins over `base_url` when set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url_env: Option<String>,
-    /// Name of the environment variable holding the API key (never the key itself).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
-    /// PEM file of a CA to trust for this target's https endpoint (a self-signed or company
-    /// CA), relative to the project root; checked when eyetest.toml is loaded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu: Option<Gpu>,
-    /// Engine and version, e.g. "vLLM 0.10.2"; goes into reports and snapshot headers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-    /// Requests in flight at once against this target (client side).
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    #[serde(default = "default_timeout_s")]
-    pub timeout_s: f64,
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-    #[serde(default = "default_backoff_ms")]
-    pub retry_backoff_ms: u64,
-    /// Stream with SSE (gives TTFT and ITL); some servers only do one or the other.
-    #[serde(default = "yes")]
-    pub stream: bool,
-    /// Extra top-level request fields, passed through verbatim (e.g. `{ ignore_eos = true }`).
-    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
-    pub extra: toml::Table,
-    /// Simulated engine only: which answers it gives (`terse`, `verbose`, `wrong`, `slow`), or
-    /// which fault (`failing`, `flaky`, `rate-limited`, `reset`, ...: [`crate::sim::Behaviour`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub behaviour: Option<String>,
-    /// Simulated engine only: a fault behaviour hits only the first N requests, so that a
-    /// retry can be seen to recover.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_first: Option<u64>,
-    /// Simulated engine only: the share of requests (seeded) that get one of `faults`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault_rate: Option<f64>,
-    /// Simulated engine only: the faults `fault_rate` draws from (default: `failing`,
-    /// `unavailable`, `reset`, `cut-stream`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub faults: Option<Vec<String>>,
-    /// Simulated engine only: its latency model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<SimLatency>,
-    /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_batch: Option<usize>,
-    /// Replay only: the target whose recordings this one answers from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_of: Option<String>,
-    /// Whether a case that names no `targets` runs on this target. `false` for a target
-    /// that exists for one purpose (a throughput study's simulated engine) and would
-    /// otherwise need a snapshot of every case.
-    #[serde(default = "yes")]
-    pub default: bool,
-}
-
-fn default_concurrency() -> usize {
-    8
-}
-fn default_timeout_s() -> f64 {
-    120.0
-}
-fn default_retries() -> u32 {
-    3
-}
-fn default_backoff_ms() -> u64 {
-    500
-}
-fn yes() -> bool {
-    true
-}
-
-/// A named, validated target.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub name: String,
-    pub config: TargetConfig,
-}
-
-/// Where a target's requests go, once the environment has been consulted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Url(String),
-    /// Started in-process on first use.
-    Sim,
-    /// Answers come from recordings; no server.
-    Replay,
-    /// Not configured: the reason says which variable to set.
-    Missing(String),
-}
-
-impl Target {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.config.timeout_s)
-    }
-
-    /// Resolves the endpoint from the config and the environment.
-    pub fn endpoint(&self) -> Endpoint {
-        match self.config.backend {
-            BackendKind::Sim => Endpoint::Sim,
-            BackendKind::Replay => Endpoint::Replay,
-            BackendKind::Openai => {
-                if let Some(var) = &self.config.base_url_env {
-                    match std::env::var(var) {
-                        Ok(v) if !v.trim().is_empty() => return Endpoint::Url(v.trim().to_string()),
-                        _ if self.config.base_url.is_none() => {
-                            return Endpoint::Missing(format!(
-                                "endpoint not configured: set {var} to the server's base URL (e.g. http://localhost:8000/v1)"
-                            ))
-                        }
-                        _ => {}
-                    }
-                }
-                match &self.config.base_url {
-                    Some(u) => Endpoint::Url(u.clone()),
-                    None => Endpoint::Missing(format!(
-                        "target `{}` has no base_url or base_url_env",
-                        self.name
-                    )),
-                }
-            }
-        }
-    }
-
-    /// A short description for tables: model, GPUs, engine.
-    pub fn describe(&self) -> String {
-        let mut s = self.config.model.clone();
-        if let Some(g) = &self.config.gpu {
-            s.push_str(&format!(" on {g}"));
-        }
-        if let Some(e) = &self.config.engine {
-            s.push_str(&format!(" ({e})"));
-        }
-        s
-    }
-}
+use super::{BackendKind, Target, TargetConfig};
+use crate::diagnostic::{InputError, InputErrors};
 
 /// `eyetest.toml`: the project's targets and settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -267,12 +66,49 @@ pub struct ProjectConfig {
     pub settings: Settings,
     pub targets: BTreeMap<String, Arc<Target>>,
     pub path: PathBuf,
+    /// Every `[target.NAME]` written in the file, valid or not; `None` when the file could
+    /// not be read as TOML at all. Lets spec checks tell a misspelt target from one whose
+    /// own declaration has a problem (already reported), so one mistake is reported once.
+    declared: Option<std::collections::BTreeSet<String>>,
 }
 
 impl ProjectConfig {
-    /// Reads and validates `eyetest.toml`. A missing file means "only the built-in `sim` target".
+    /// Reads and validates `eyetest.toml`. A project has exactly the targets it declares.
     pub fn load(path: &Path) -> Result<Self, InputErrors> {
+        let (config, errors) = Self::load_all(path);
+        errors.into_result()?;
+        Ok(config.expect("a project file without problems loads"))
+    }
+
+    /// Whether specs may name `target` without a problem of their own: it is declared (even
+    /// if its declaration has problems), or the file could not be read to know.
+    pub fn declares(&self, target: &str) -> bool {
+        self.targets.contains_key(target)
+            || self.declared.as_ref().is_none_or(|d| d.contains(target))
+    }
+
+    /// What eyetest.toml's problems leave to check the specs against: default settings and
+    /// no known targets, every name accepted.
+    pub(crate) fn unreadable(path: &Path) -> Self {
+        Self {
+            settings: Settings::default(),
+            targets: BTreeMap::new(),
+            path: path.to_path_buf(),
+            declared: None,
+        }
+    }
+
+    /// Reads `eyetest.toml` as far as it can be read, with every problem found: the targets
+    /// that are valid (the config is `None` when the file is missing, unreadable or not TOML).
+    pub fn load_all(path: &Path) -> (Option<Self>, InputErrors) {
         let mut errors = InputErrors::default();
+        match Self::load_into(path, &mut errors) {
+            Ok(c) => (Some(c), errors),
+            Err(()) => (None, errors),
+        }
+    }
+
+    fn load_into(path: &Path, errors: &mut InputErrors) -> Result<Self, ()> {
         let text: Arc<str> = match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => s.into(),
@@ -281,41 +117,58 @@ impl ProjectConfig {
                         path,
                         format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
                     ));
-                    return Err(errors);
+                    return Err(());
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self::builtin(path));
+                let folder = path.parent().unwrap_or(Path::new("."));
+                errors.push(
+                    InputError::file(
+                        path,
+                        format!(
+                            "not found in `{}`: that folder is not an eyetest project",
+                            folder.display()
+                        ),
+                    )
+                        .with_help("run `eyetest init` to create a project here, or pass the project's folder with --root"),
+                );
+                return Err(());
             }
             Err(e) => {
                 errors.push(InputError::file(path, format!("cannot read: {e}")));
-                return Err(errors);
+                return Err(());
             }
         };
-        let raw: RawProjectFile = match toml::from_str(&text) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(from_toml_error(path, &text, &e));
-                return Err(errors);
-            }
+        let declared = text
+            .parse::<toml::Table>()
+            .ok()
+            .map(|t| match t.get("target") {
+                Some(toml::Value::Table(targets)) => targets.keys().cloned().collect(),
+                _ => Default::default(),
+            });
+        let (raw, problems) = crate::diagnostic::parse_all::<RawProjectFile>(path, &text);
+        for p in problems {
+            errors.push(p);
+        }
+        let Some(raw) = raw else {
+            return Err(());
         };
+        let root = path.parent().unwrap_or(Path::new(""));
         let mut targets = BTreeMap::new();
         let mut replay_spans = std::collections::HashMap::new();
         for (name, spanned) in raw.target {
             let span = spanned.span();
             replay_spans.insert(name.clone(), span.clone());
-            let config = spanned.into_inner();
-            if let Err(msg) = validate_target(&name, &config).and_then(|()| {
-                check_ca_file(&name, &config, path.parent().unwrap_or(Path::new("")))
-            }) {
+            let mut config = spanned.into_inner();
+            if let Err(msg) =
+                validate_target(&name, &config).and_then(|()| check_ca_file(&name, &config, root))
+            {
                 let (m, help) = msg;
                 errors.push(InputError::at(path, &text, span, m).with_help(help));
                 continue;
             }
+            config.ca_path = config.ca_file.as_ref().map(|ca| root.join(ca));
             targets.insert(name.clone(), Arc::new(Target { name, config }));
-        }
-        if !targets.contains_key("sim") {
-            targets.insert("sim".into(), Arc::new(builtin_sim()));
         }
         for t in targets.values() {
             let Some(source) = &t.config.replay_of else {
@@ -326,7 +179,7 @@ impl ProjectConfig {
                     "`replay_of = \"{source}\"` names the target itself; name the live target whose recordings it replays"
                 )),
                 None => Some(format!("`replay_of = \"{source}\"` names no declared target")),
-                Some(s) if s.config.backend == BackendKind::Replay => Some(format!(
+                Some(s) if s.is_replay() => Some(format!(
                     "`replay_of = \"{source}\"` names another replay target; replay the live target instead"
                 )),
                 _ => None,
@@ -348,31 +201,12 @@ impl ProjectConfig {
                 );
             }
         }
-        errors.into_result()?;
         Ok(Self {
             settings: raw.settings,
             targets,
             path: path.to_path_buf(),
+            declared,
         })
-    }
-
-    fn builtin(path: &Path) -> Self {
-        let mut targets = BTreeMap::new();
-        targets.insert("sim".into(), Arc::new(builtin_sim()));
-        Self {
-            settings: Settings::default(),
-            targets,
-            path: path.to_path_buf(),
-        }
-    }
-}
-
-/// The `sim` target every project has, even without an eyetest.toml.
-pub fn builtin_sim() -> Target {
-    Target {
-        name: "sim".into(),
-        config: toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"\nbehaviour = \"terse\"")
-            .expect("built-in sim target parses"),
     }
 }
 

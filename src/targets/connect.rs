@@ -1,0 +1,175 @@
+//! Reaching a target: the one place a client for it is built, used by the case runner and
+//! the throughput runner alike, so that what one applies (the target's `ca_file`, its API
+//! key, its timeouts) the other cannot forget.
+
+use std::time::Duration;
+
+use super::{Endpoint, Target, Unavailable};
+use crate::backend::openai::{OpenAiClient, OpenAiConfig, Secret};
+use crate::sim::{Behaviour, Latency, SimConfig, SimServer};
+
+/// What the client is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Asking spec cases: the target's retries, and the process-wide connection pool (a
+    /// target with a `ca_file` gets its own, since trust is per target).
+    Cases,
+    /// A throughput sweep: no retries (a retried request would hide a failure and bend the
+    /// latencies), and a connection pool of its own so no other traffic shares it.
+    Load,
+}
+
+/// Why a target could not be reached. Cloneable: a session reaches each target once and
+/// hands the same answer to every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error("target `{target}` replays recorded answers; it has no endpoint to connect to")]
+    Replay { target: String },
+    #[error("target `{target}`: {reason}")]
+    SimConfig { target: String, reason: String },
+    #[error("cannot start the simulated engine for `{target}`: {reason}")]
+    SimStart { target: String, reason: String },
+    #[error("target `{target}`: ca_file {reason}")]
+    Ca { target: String, reason: String },
+}
+
+/// A target's endpoint, up: its URL, and the simulated engine behind it if it is one (which
+/// runs until [`Live::shutdown`] or until this is dropped with the runtime).
+pub struct Live {
+    base_url: String,
+    sim: Option<SimServer>,
+}
+
+impl Live {
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Stops the simulated engine, if this started one.
+    pub async fn shutdown(self) {
+        if let Some(s) = self.sim {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A reached target: its endpoint and a client for it.
+pub struct Connection {
+    pub live: Live,
+    pub client: OpenAiClient,
+    /// The HTTP client under `client`, for calls outside the chat API (the throughput probe).
+    pub http: reqwest::Client,
+}
+
+/// Brings the endpoint up: resolves the URL from the environment, or starts the simulated
+/// engine on an ephemeral loopback port.
+pub async fn reach(target: &Target) -> Result<Live, ConnectError> {
+    match target.endpoint() {
+        Endpoint::Url(base_url) => Ok(Live {
+            base_url,
+            sim: None,
+        }),
+        Endpoint::Missing(why) => Err(why.into()),
+        Endpoint::Replay => Err(ConnectError::Replay {
+            target: target.name.clone(),
+        }),
+        Endpoint::Sim => {
+            let server = start_sim(target).await?;
+            Ok(Live {
+                base_url: server.base_url(),
+                sim: Some(server),
+            })
+        }
+    }
+}
+
+/// Reaches `target` and builds its client for `purpose`. `shared` is the process-wide pool
+/// that [`Use::Cases`] reuses when the target needs no CA of its own.
+pub async fn connect(
+    target: &Target,
+    purpose: Use,
+    shared: Option<&reqwest::Client>,
+) -> Result<Connection, ConnectError> {
+    let live = reach(target).await?;
+    let (client, http) = client_for(target, live.base_url(), purpose, shared)?;
+    Ok(Connection { live, client, http })
+}
+
+/// The client for `target` at `base_url` (an endpoint that is already up): the only place
+/// eyetest applies a target's `ca_file`, API key, timeouts and retries.
+pub fn client_for(
+    target: &Target,
+    base_url: &str,
+    purpose: Use,
+    shared: Option<&reqwest::Client>,
+) -> Result<(OpenAiClient, reqwest::Client), ConnectError> {
+    let connect_timeout = Duration::from_secs(10).min(target.timeout());
+    let config = OpenAiConfig {
+        base_url: base_url.to_string(),
+        api_key: target.api_key().map(Secret::new),
+        timeout: target.timeout(),
+        connect_timeout,
+        max_retries: match purpose {
+            Use::Cases => target.config.retries,
+            Use::Load => 0,
+        },
+        backoff: Duration::from_millis(target.config.retry_backoff_ms),
+    };
+    // A private CA is trusted by its target's own client, never by a shared one.
+    let http = match (&target.config.ca_path, shared, purpose) {
+        (Some(ca), _, _) => crate::backend::openai::http_client_with_ca(ca, connect_timeout)
+            .map_err(|reason| ConnectError::Ca {
+                target: target.name.clone(),
+                reason,
+            })?,
+        (None, Some(shared), Use::Cases) => shared.clone(),
+        (None, _, _) => crate::backend::openai::http_client_for(&config),
+    };
+    Ok((OpenAiClient::new(http.clone(), config), http))
+}
+
+/// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
+pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
+    let c = &target.config;
+    let bad_config = |reason: String| ConnectError::SimConfig {
+        target: target.name.clone(),
+        reason,
+    };
+    let behaviour: Behaviour = c
+        .behaviour
+        .as_deref()
+        .unwrap_or("terse")
+        .parse()
+        .map_err(|e| bad_config(format!("{e}")))?;
+    let lat = c.latency.clone().unwrap_or_default();
+    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+    let config = SimConfig {
+        behaviour,
+        latency: Latency {
+            ttft: ms(lat.ttft_ms),
+            per_token: ms(lat.tpot_ms),
+            prefill_per_tile: ms(lat.prefill_per_tile_ms),
+            jitter: lat.jitter,
+        },
+        max_concurrency: c.max_batch.unwrap_or(0),
+        seed: 0,
+        fail_first: c.fail_first.unwrap_or(0),
+        fault_rate: c.fault_rate.unwrap_or(0.0),
+        faults: c
+            .faults
+            .iter()
+            .flatten()
+            .map(|f| f.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad_config(format!("{e}")))?,
+    };
+    config.check().map_err(|e| bad_config(format!("{e}")))?;
+    SimServer::start(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .map_err(|e| ConnectError::SimStart {
+            target: target.name.clone(),
+            reason: e.to_string(),
+        })
+}
