@@ -5,6 +5,7 @@
 //! ([`snapshot`]). The library holds all logic; the `eyetest` binary and the `harness = false`
 //! test target are thin shells over [`runner`] and [`harness`].
 
+pub mod atomic;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
@@ -21,3 +22,4 @@ pub mod snapshot;
 pub mod spec;
 pub mod target;
 pub mod throughput;
+pub mod verdict;
