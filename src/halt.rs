@@ -128,7 +128,7 @@ pub fn on_signals(halt: Halt, grace: Duration) -> std::io::Result<watch::Receive
 /// The second signal: no more waiting. Every finished result is already written; a
 /// recording being written has its temp file removed so nothing half-written stays behind.
 fn exit_now(stop: Stop) -> ! {
-    crate::results::remove_pending_temp_files();
+    crate::atomic::remove_pending_temp_files();
     eprintln!("eyetest: {} again: stopping now", stop.name());
     std::process::exit(stop.exit_code().into())
 }

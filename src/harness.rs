@@ -11,24 +11,31 @@
 //! libtest-mimic rejects unknown flags, so the harness is configured through the environment
 //! ([`crate::env`]): `EYETEST_TARGETS` picks targets (default: every target configured here,
 //! see [`crate::targets::Selection`]), `EYETEST_RESULTS` names a JSON-lines file to append
-//! results to, `EYETEST_RECORD=1` records answers for replay.
+//! results to (tagged with the run id `EYETEST_RUN_ID`, else nextest's
+//! `NEXTEST_RUN_ID`, else a new one per process), `EYETEST_RECORD=1` records answers for replay.
 //!
 //! A target that was selected and cannot run fails its trials; one that was not selected is
 //! ignored with the reason in the test output (decided when the trial runs, so that plain
 //! `cargo test` shows why).
+//!
+//! A trial's verdict is [`crate::verdict::judge`]'s, the same as `eyetest run`'s.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::results::{ResultRecord, ResultsWriter};
-use crate::runner::{runtime, Outcome, Session};
+use crate::runner::{runtime, Session};
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
+use crate::verdict::{CaseVerdict, Outcome};
+
+/// Names the run the results of this process belong to, so that processes of one run (nextest
+/// starts one per test) write one run; unset, nextest's `NEXTEST_RUN_ID` is used, else a new id.
+pub const RUN_ID_ENV: &str = "EYETEST_RUN_ID";
 
 /// Environment variable naming a JSON-lines file that trials append their results to.
 pub const RESULTS_ENV: &str = crate::env::RESULTS;
@@ -74,6 +81,7 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let writer = writer.map(|w| (w, run_id()));
     let trials = trials_with(&suite, &selection, writer, record);
     if args.test_threads.is_none() {
         // Each trial blocks its thread while its request is in flight; enough threads let
@@ -113,6 +121,15 @@ pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitC
     }
 }
 
+fn run_id() -> String {
+    [RUN_ID_ENV, "NEXTEST_RUN_ID"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(crate::results::new_run_id)
+}
+
 /// insta reports a changed snapshot with a diff and then panics; the panic's own message
 /// and backtrace would only bury that diff, so they are not printed (other panics are).
 fn quiet_snapshot_panics() {
@@ -134,7 +151,7 @@ fn quiet_snapshot_panics() {
 pub fn trials(
     suite: &Arc<Suite>,
     selection: &Selection,
-    writer: Option<Arc<ResultsWriter>>,
+    writer: Option<(Arc<ResultsWriter>, String)>,
 ) -> Vec<Trial> {
     trials_with(
         suite,
@@ -147,7 +164,7 @@ pub fn trials(
 fn trials_with(
     suite: &Arc<Suite>,
     selection: &Selection,
-    writer: Option<Arc<ResultsWriter>>,
+    writer: Option<(Arc<ResultsWriter>, String)>,
     record: bool,
 ) -> Vec<Trial> {
     let session = if record {
@@ -173,10 +190,11 @@ fn trials_with(
                 if let Decision::NotSelected(reason) = selection.decide(&target, Use::Cases) {
                     return Ok(Completion::ignored_with(reason));
                 }
-                let start = Instant::now();
-                let outcome = runtime().block_on(session.run(&case, &target, &selection));
-                if let Some(w) = &writer {
-                    let record = ResultRecord::new(&case, &target, &outcome, start.elapsed());
+                let (outcome, timing) =
+                    runtime().block_on(session.run_timed(&case, &target, &selection));
+                let verdict = crate::verdict::judge(&session.suite, &case, &target, outcome, timing);
+                if let Some((w, run)) = &writer {
+                    let record = ResultRecord::new(run, &case, &target, &verdict);
                     if let Err(e) = w.write(&record) {
                         eprintln!(
                             "eyetest: cannot write result to {}: {e}",
@@ -184,76 +202,40 @@ fn trials_with(
                         );
                     }
                 }
-                judge(&session, &case, &target, outcome)
+                completion(&case, &target.name, &verdict)
             }));
         }
     }
     out
 }
 
-fn judge(
-    session: &Session,
+/// The trial's result: the verdict's problems, in full, fail it.
+fn completion(
     case: &crate::spec::Case,
-    target: &crate::target::Target,
-    outcome: Outcome,
+    target: &str,
+    verdict: &CaseVerdict,
 ) -> Result<Completion, Failed> {
-    match outcome {
-        Outcome::Ignored(reason) => Ok(Completion::ignored_with(reason)),
-        Outcome::Error(e) => Err(format!("no answer from target `{}`: {e}", target.name).into()),
-        Outcome::Answered {
-            ref answer,
-            ref verdict,
-            ref repeats,
-        } => {
-            let mut problems = Vec::new();
-            if let Some(r) = repeats {
-                if r.unstable {
-                    // Reported, not failed: the pass rate decides; flakiness is worth a look.
-                    println!(
-                        "warning: {} is unstable: {} different answers in {} repeats at temperature 0",
-                        case.test_name(&target.name),
-                        r.distinct,
-                        r.total
-                    );
-                }
-            }
-            if !outcome.passed() {
-                let head = match repeats {
-                    Some(r) => format!(
-                        "only {} of {} answers passed the rubric for target `{}` (pass_rate {} needs {}); the most common answer:",
-                        r.passed,
-                        r.total,
-                        target.name,
-                        r.pass_rate,
-                        (r.pass_rate * r.total as f64).ceil()
-                    ),
-                    None => format!("rubric failed for target `{}`:", target.name),
-                };
-                problems.push(format!(
-                    "{head}\n{}",
-                    crate::rubric::explain(&answer.text, verdict)
-                ));
-            }
-            let sha = runtime()
-                .block_on(session.image(case))
-                .map(|i| i.sha256.clone())
-                .unwrap_or_default();
-            let suite = &session.suite;
-            if let Err(e) = crate::snapshot::check(
-                &suite.root,
-                &suite.config.settings.golden,
-                case,
-                target,
-                answer,
-                &sha,
-            ) {
-                problems.push(e);
-            }
-            if problems.is_empty() {
-                Ok(Completion::Completed)
-            } else {
-                Err(problems.join("\n\n").into())
-            }
+    if let Outcome::Ignored(reason) = &verdict.outcome {
+        return Ok(Completion::ignored_with(reason.clone()));
+    }
+    if let Outcome::Answered {
+        repeats: Some(r), ..
+    } = &verdict.outcome
+    {
+        if r.unstable {
+            // Reported, not failed: the pass rate decides; flakiness is worth a look.
+            println!(
+                "warning: {} is unstable: {} different answers in {} repeats at temperature 0",
+                case.test_name(target),
+                r.distinct,
+                r.total
+            );
         }
+    }
+    let problems = verdict.problems(target);
+    if problems.is_empty() {
+        Ok(Completion::Completed)
+    } else {
+        Err(problems.join("\n\n").into())
     }
 }

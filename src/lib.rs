@@ -5,6 +5,7 @@
 //! ([`snapshot`]). The library holds all logic; the `eyetest` binary and the `harness = false`
 //! test target are thin shells over [`runner`] and [`harness`].
 
+pub mod atomic;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
@@ -22,6 +23,7 @@ pub mod snapshot;
 pub mod spec;
 pub mod targets;
 pub mod throughput;
+pub mod verdict;
 
 /// The old name of [`targets`], kept so that code written against it still builds.
 #[doc(hidden)]

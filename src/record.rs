@@ -110,7 +110,7 @@ pub struct Recording {
 }
 
 /// Why a replay could not answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReplayError {
     #[error("no recording of `{case}` for target `{target}` at {path} (record it with `eyetest run --record --target {target}`)")]
     Missing {
@@ -156,7 +156,7 @@ impl Recording {
     /// Writes atomically (temp file + rename), so a killed run never leaves half a file.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
-        crate::results::write_atomic(path, text.as_bytes())
+        crate::atomic::write_atomic(path, text.as_bytes())
     }
 
     pub fn load(path: &Path) -> Result<Option<Recording>, ReplayError> {

@@ -1,36 +1,41 @@
 //! Results as JSON lines, one record per case x target, appended and flushed as each arrives:
 //! an interrupted run keeps every result it finished, and reports are rendered from these
 //! files rather than from memory.
+//!
+//! Runs are kept apart: every record carries the id of the run that wrote it, and `eyetest
+//! run` writes each run to a file of its own, `target/eyetest/runs/<run id>.jsonl`, with
+//! `target/eyetest/latest` naming the last one. A report of a file that several runs appended
+//! to shows the latest run only (see [`crate::report::runs`]), never a mix.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Usage;
 use crate::rubric::Verdict;
-use crate::runner::Outcome;
 use crate::spec::Case;
 use crate::target::Target;
+use crate::verdict::{CaseVerdict, Outcome, Repeats, SnapshotStatus};
 
-/// Verdict of one case x target, as written to and read from JSON lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Passed,
-    Failed,
-    Error,
-    Ignored,
-}
+pub use crate::verdict::Status;
+
+/// Older callers wrote atomically through this module; the function lives in [`crate::atomic`].
+#[doc(hidden)]
+pub use crate::atomic::write_atomic;
 
 /// One line of a results file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResultRecord {
     /// `study/count::people@sim`
     pub test: String,
+    /// The run that wrote this record (see [`new_run_id`]); absent in files from before runs
+    /// had ids, which read as one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     pub spec: String,
     pub case: String,
     /// Line of the case in its spec file: reports order cases as the specs declare them.
@@ -53,6 +58,9 @@ pub struct ResultRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     pub status: Status,
+    /// How the answer compared with its snapshot; absent when there was no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,13 +74,18 @@ pub struct ResultRecord {
     pub ttft_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_ms: Option<f64>,
+    /// Requests sent, retries included; 0 when none was (bad image, not started).
     #[serde(default)]
     pub attempts: u32,
-    /// Wall time of the case including queueing for a concurrency slot.
+    /// The case's own request time, retries included, *without* the wait for a concurrency
+    /// slot (`queued_ms`). Files from before `queued_ms` existed included the wait here.
     pub elapsed_ms: f64,
+    /// Time spent waiting for a free concurrency slot of the target before sending.
+    #[serde(default)]
+    pub queued_ms: f64,
     /// How the repeats came out, for cases asked several times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repeats: Option<crate::runner::Repeats>,
+    pub repeats: Option<Repeats>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -80,9 +93,11 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl ResultRecord {
-    pub fn new(case: &Case, target: &Target, outcome: &Outcome, elapsed: Duration) -> Self {
+    /// The record of `verdict`, written by run `run`.
+    pub fn new(run: &str, case: &Case, target: &Target, verdict: &CaseVerdict) -> Self {
         let mut r = ResultRecord {
             test: case.test_name(&target.name),
+            run: Some(run.to_string()),
             spec: case.spec.id.clone(),
             case: case.name.clone(),
             line: case.line,
@@ -95,7 +110,8 @@ impl ResultRecord {
             image: case.image.display().to_string(),
             prompt: case.prompt.clone(),
             label: case.label.clone(),
-            status: Status::Ignored,
+            status: verdict.status(),
+            snapshot: verdict.snapshot.as_ref().map(|s| s.status),
             answer: None,
             verdict: None,
             reason: None,
@@ -103,21 +119,18 @@ impl ResultRecord {
             ttft_ms: None,
             e2e_ms: None,
             attempts: 0,
-            elapsed_ms: ms(elapsed),
+            elapsed_ms: ms(verdict.timing.request),
+            queued_ms: ms(verdict.timing.queued),
             repeats: None,
         };
-        match outcome {
+        match &verdict.outcome {
             Outcome::Answered {
                 answer,
                 verdict,
                 repeats,
+                ..
             } => {
                 r.repeats = repeats.clone();
-                r.status = if outcome.passed() {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                };
                 r.answer = Some(answer.text.clone());
                 r.served_model = Some(answer.model.clone()).filter(|m| !m.is_empty());
                 r.verdict = Some(verdict.clone());
@@ -127,13 +140,84 @@ impl ResultRecord {
                 r.attempts = answer.timing.attempts;
             }
             Outcome::Error(e) => {
-                r.status = Status::Error;
-                r.reason = Some(e.clone());
+                r.reason = Some(e.to_string());
+                r.attempts = e.attempts();
             }
             Outcome::Ignored(why) => r.reason = Some(why.clone()),
         }
         r
     }
+}
+
+/// A new run id: the UTC start time, sortable as text, and a random tail so that two runs
+/// started in the same second differ: `20261201T114519Z-3f2a9c`.
+pub fn new_run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let tail = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(now.as_nanos());
+        h.finish() & 0xff_ffff
+    };
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{tail:06x}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Where `eyetest run` keeps its runs, relative to the project root.
+pub const RUNS_DIR: &str = "target/eyetest/runs";
+
+/// The file naming the latest run of `eyetest run`, relative to the project root.
+pub const LATEST_FILE: &str = "target/eyetest/latest";
+
+/// The results file of run `id` under `root`.
+pub fn run_file(root: &Path, id: &str) -> PathBuf {
+    root.join(RUNS_DIR).join(format!("{id}.jsonl"))
+}
+
+/// Makes run `id` the one reports read by default. The pointer is a one-line text file
+/// (not a symlink, which not every file system or archive keeps).
+pub fn set_latest(root: &Path, id: &str) -> std::io::Result<()> {
+    crate::atomic::write_atomic(
+        &root.join(LATEST_FILE),
+        format!("runs/{id}.jsonl\n").as_bytes(),
+    )
+}
+
+/// The results file of the latest run, if `eyetest run` has run here.
+pub fn latest(root: &Path) -> std::io::Result<PathBuf> {
+    let pointer = root.join(LATEST_FILE);
+    let text = std::fs::read_to_string(&pointer)?;
+    let rel = text.trim();
+    if rel.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is empty", pointer.display()),
+        ));
+    }
+    Ok(pointer.parent().unwrap_or(root).join(rel))
 }
 
 /// Appends records to a JSON-lines file, one `write` + flush per record.
@@ -191,47 +275,4 @@ pub fn read_results(path: &Path) -> std::io::Result<Vec<ResultRecord>> {
         }
     }
     Ok(out)
-}
-
-/// Temp files of [`write_atomic`] calls in progress, so that a process told to exit at once
-/// can remove them instead of leaving half a file behind.
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    PENDING.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Removes the temp files of atomic writes still in progress; for a process about to exit.
-pub fn remove_pending_temp_files() {
-    for tmp in pending().drain(..) {
-        let _ = std::fs::remove_file(tmp);
-    }
-}
-
-/// Writes a file so that readers see the old content or the new, never half of either:
-/// a temp file in the same directory, flushed to disk, then renamed over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per call: two tasks of one process may write the same file at once.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}-{seq}.tmp", std::process::id()));
-    pending().push(tmp.clone());
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    pending().retain(|p| p != &tmp);
-    result
 }

@@ -15,6 +15,7 @@ use crate::halt::{Halt, Phase};
 use crate::rubric::Verdict;
 use crate::spec::{Case, Suite};
 use crate::targets::{connect, ConnectError, Connection, Decision, Target, Use};
+pub use crate::verdict::{CaseError, CaseTiming, Outcome, Repeats};
 
 /// The process-wide runtime. RUST-NOTES: several runtimes sharing one reqwest client fail
 /// with "dispatch task is gone", so every trial `block_on`s this one.
@@ -30,53 +31,6 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 pub use crate::targets::{Selection, TARGETS_ENV};
-
-/// How the answers of a case asked several times (`repeats = N`) came out.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Repeats {
-    pub total: u32,
-    pub passed: u32,
-    /// Fraction of repeats that must pass.
-    pub pass_rate: f64,
-    /// How many different answers came back.
-    pub distinct: u32,
-    /// Different answers at temperature 0, where a deterministic engine gives one.
-    pub unstable: bool,
-}
-
-impl Repeats {
-    pub fn met(&self) -> bool {
-        self.passed as f64 >= self.pass_rate * self.total as f64 - 1e-9
-    }
-}
-
-/// What became of one case x target.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// The model answered; the rubric judged it. With repeats, `answer` is the most common
-    /// answer (what gets snapshotted) and `verdict` its rubric verdict.
-    Answered {
-        answer: Answer,
-        verdict: Verdict,
-        repeats: Option<Repeats>,
-    },
-    /// No answer: an HTTP, protocol or input error.
-    Error(String),
-    /// Not run, and why (target not selected, endpoint not configured, photo absent).
-    Ignored(String),
-}
-
-impl Outcome {
-    pub fn passed(&self) -> bool {
-        match self {
-            Outcome::Answered {
-                repeats: Some(r), ..
-            } => r.met(),
-            Outcome::Answered { verdict, .. } => verdict.passed,
-            _ => false,
-        }
-    }
-}
 
 /// An image read and encoded at most once, shared by every request that sends it.
 type ImageCell = OnceCell<Result<Arc<ImageData>, String>>;
@@ -143,7 +97,7 @@ impl Session {
     }
 
     /// Reads and encodes an image once per process, however many targets ask about it.
-    pub async fn image(&self, case: &Case) -> Result<Arc<ImageData>, String> {
+    pub async fn image(&self, case: &Case) -> Result<Arc<ImageData>, CaseError> {
         let cell = self
             .images
             .lock()
@@ -167,6 +121,7 @@ impl Session {
         })
         .await
         .clone()
+        .map_err(CaseError::Image)
     }
 
     /// Whether the case would run on the target here, and if not, why: `Err` when it must
@@ -225,73 +180,132 @@ impl Session {
 
     /// Asks one case of one target once, waiting for a slot under the target's concurrency
     /// bound; replays from golden/recordings for a replay target, and records when asked to.
-    pub async fn ask(&self, case: &Case, target: &Target) -> Result<Answer, String> {
+    pub async fn ask(&self, case: &Case, target: &Target) -> Result<Answer, CaseError> {
+        self.ask_timed(case, target, &mut CaseTiming::default())
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`Session::ask`], adding to `timing` the wait for a slot and the request's own time;
+    /// also returns the image's digest, for the snapshot header.
+    async fn ask_timed(
+        &self,
+        case: &Case,
+        target: &Target,
+        timing: &mut CaseTiming,
+    ) -> Result<(Answer, String), CaseError> {
         if self.halt.phase() >= Phase::Draining {
-            return Err(NOT_STARTED.into());
+            return Err(CaseError::NotStarted);
         }
         let image = self.image(case).await?;
+        let sha = image.sha256.clone();
         let request = self.request(case, target, image);
         if let Some(source) = &target.config.replay_of {
             let path = crate::record::path(&self.golden_dir(), source, &case.spec.id, &case.name);
-            return crate::record::replay(&path, source, &case.id(), &request)
-                .map_err(|e| e.to_string());
+            let start = Instant::now();
+            let answer = crate::record::replay(&path, source, &case.id(), &request);
+            timing.request += start.elapsed();
+            return Ok((answer?, sha));
         }
-        let client = self.client(target).await?;
+        let client = self.client(target).await.map_err(CaseError::Setup)?;
         let answer = {
             let permits = &self.targets[&target.name].permits;
+            let waiting = Instant::now();
             // A case waiting for a slot has not started; a drain must not let it start.
             let _permit = tokio::select! {
                 biased;
-                _ = self.halt.reached(Phase::Draining) => return Err(NOT_STARTED.into()),
-                permit = permits.acquire() => permit.map_err(|_| "target closed".to_string())?,
+                _ = self.halt.reached(Phase::Draining) => return Err(CaseError::NotStarted),
+                permit = permits.acquire() => permit.map_err(|_| CaseError::Setup("target closed".into()))?,
             };
-            client.chat(&request).await.map_err(|e| e.to_string())?
+            timing.queued += waiting.elapsed();
+            let start = Instant::now();
+            let answer = client.chat(&request).await;
+            timing.request += start.elapsed();
+            answer?
         };
         if self.record {
             let path =
                 crate::record::path(&self.golden_dir(), &target.name, &case.spec.id, &case.name);
             crate::record::Recording::new(&target.name, &request, &answer)
                 .save(&path)
-                .map_err(|e| format!("cannot write recording {}: {e}", path.display()))?;
+                .map_err(|e| CaseError::Record {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
         }
-        Ok(answer)
+        Ok((answer, sha))
     }
 
-    /// Runs one case on one target to a verdict (asking `repeats` times when the case says so).
+    /// Runs one case on one target to an outcome (asking `repeats` times when the case says
+    /// so); the snapshot check comes after, in [`crate::verdict::judge`].
     pub async fn run(&self, case: &Case, target: &Target, selection: &Selection) -> Outcome {
+        self.run_timed(case, target, selection).await.0
+    }
+
+    /// [`Session::run`], with where the time went.
+    pub async fn run_timed(
+        &self,
+        case: &Case,
+        target: &Target,
+        selection: &Selection,
+    ) -> (Outcome, CaseTiming) {
         match self.ignore_reason(case, target, selection) {
             Ok(None) => {}
-            Ok(Some(reason)) => return Outcome::Ignored(reason),
-            Err(failure) => return Outcome::Error(failure),
+            Ok(Some(reason)) => return (Outcome::Ignored(reason), CaseTiming::default()),
+            Err(failure) => {
+                return (
+                    Outcome::Error(CaseError::Setup(failure)),
+                    CaseTiming::default(),
+                )
+            }
         }
+        let mut timing = CaseTiming::default();
         if case.repeats <= 1 {
-            return match self.ask(case, target).await {
-                Ok(answer) => {
+            let outcome = match self.ask_timed(case, target, &mut timing).await {
+                Ok((answer, image_sha256)) => {
                     let verdict = case.rubric.check(&answer.text);
                     Outcome::Answered {
                         answer,
                         verdict,
                         repeats: None,
+                        image_sha256,
                     }
                 }
                 Err(e) => Outcome::Error(e),
             };
+            return (outcome, timing);
         }
-        let asks = (0..case.repeats).map(|_| self.ask(case, target));
+        let asks = (0..case.repeats).map(|_| async {
+            let mut t = CaseTiming::default();
+            let r = self.ask_timed(case, target, &mut t).await;
+            (r, t)
+        });
         let mut answers = Vec::with_capacity(case.repeats as usize);
-        for result in futures_util::future::join_all(asks).await {
+        let mut sha = String::new();
+        let mut error = None;
+        for (result, t) in futures_util::future::join_all(asks).await {
+            timing.request += t.request;
+            timing.queued += t.queued;
             match result {
-                Ok(a) => answers.push(a),
-                Err(e) => return Outcome::Error(e),
+                Ok((a, s)) => {
+                    answers.push(a);
+                    sha = s;
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
             }
         }
-        judge_repeats(case, answers)
+        if let Some(e) = error {
+            return (Outcome::Error(e), timing);
+        }
+        (judge_repeats(case, answers, sha), timing)
     }
 }
 
 /// The verdict of a case asked several times: the pass rate decides, and the most common
 /// answer stands for the case in snapshots and reports.
-fn judge_repeats(case: &Case, answers: Vec<Answer>) -> Outcome {
+fn judge_repeats(case: &Case, answers: Vec<Answer>, image_sha256: String) -> Outcome {
     let verdicts: Vec<Verdict> = answers.iter().map(|a| case.rubric.check(&a.text)).collect();
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for a in &answers {
@@ -321,6 +335,7 @@ fn judge_repeats(case: &Case, answers: Vec<Answer>) -> Outcome {
         answer,
         verdict,
         repeats: Some(repeats),
+        image_sha256,
     }
 }
 
@@ -331,9 +346,6 @@ fn toml_to_json_map(t: &toml::Table) -> serde_json::Map<String, serde_json::Valu
     }
 }
 
-/// The error of a request that a draining run never sent.
-pub const NOT_STARTED: &str = "not started: the run was stopped";
-
 /// What became of the pairs of a run that was stopped part-way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unfinished {
@@ -341,6 +353,12 @@ pub struct Unfinished {
     pub not_started: usize,
     /// Were in flight past the grace period and were dropped.
     pub aborted: usize,
+}
+
+/// Why a pair handed nothing out.
+enum Unstarted {
+    NotStarted,
+    Aborted,
 }
 
 /// Runs every given (case, target) pair concurrently (bounded per target) and hands each
@@ -353,7 +371,7 @@ pub async fn run_all(
     session: Arc<Session>,
     pairs: Vec<(Arc<Case>, Arc<Target>)>,
     selection: Selection,
-    mut on_done: impl FnMut(&Case, &Target, &Outcome, Duration),
+    mut on_done: impl FnMut(&Arc<Case>, &Arc<Target>, Outcome, CaseTiming),
 ) -> Unfinished {
     let selection = Arc::new(selection);
     let mut set = tokio::task::JoinSet::new();
@@ -361,24 +379,23 @@ pub async fn run_all(
         let session = session.clone();
         let selection = selection.clone();
         set.spawn(async move {
-            let start = Instant::now();
             let halt = session.halt().clone();
-            let outcome = tokio::select! {
-                outcome = session.run(&case, &target, &selection) => outcome,
-                _ = halt.reached(Phase::Aborting) => return Err(true),
+            let (outcome, timing) = tokio::select! {
+                ran = session.run_timed(&case, &target, &selection) => ran,
+                _ = halt.reached(Phase::Aborting) => return Err(Unstarted::Aborted),
             };
-            if matches!(&outcome, Outcome::Error(e) if e == NOT_STARTED) {
-                return Err(false);
+            if matches!(&outcome, Outcome::Error(CaseError::NotStarted)) {
+                return Err(Unstarted::NotStarted);
             }
-            Ok((case, target, outcome, start.elapsed()))
+            Ok((case, target, outcome, timing))
         });
     }
     let mut unfinished = Unfinished::default();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(Ok((case, target, outcome, elapsed))) => on_done(&case, &target, &outcome, elapsed),
-            Ok(Err(true)) => unfinished.aborted += 1,
-            Ok(Err(false)) => unfinished.not_started += 1,
+            Ok(Ok((case, target, outcome, timing))) => on_done(&case, &target, outcome, timing),
+            Ok(Err(Unstarted::Aborted)) => unfinished.aborted += 1,
+            Ok(Err(Unstarted::NotStarted)) => unfinished.not_started += 1,
             Err(e) => eprintln!("eyetest: a case task failed: {e}"),
         }
     }

@@ -464,7 +464,7 @@ async fn a_qualitative_run_reports_every_fault_exactly() {
                 assert!(verdict.passed, "{name}: {verdict:?}");
                 Ok(answer)
             }
-            Outcome::Error(e) => Err(e),
+            Outcome::Error(e) => Err(e.to_string()),
             Outcome::Ignored(r) => panic!("{name}: ignored: {r}"),
         };
         match expect {

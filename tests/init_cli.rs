@@ -43,8 +43,14 @@ const FILES: &[&str] = &[
 
 /// Runs `eyetest init NAME` in a fresh temporary directory; returns it and the project dir.
 fn scaffold(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    scaffold_with(name, &[])
+}
+
+fn scaffold_with(name: &str, extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let o = eyetest(tmp.path(), &["init", name]);
+    let mut args = vec!["init", name];
+    args.extend_from_slice(extra);
+    let o = eyetest(tmp.path(), &args);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(
@@ -69,9 +75,11 @@ fn init_writes_a_project_that_loads() {
     let test = &cargo["test"][0];
     assert_eq!(test["name"].as_str(), Some("eyetest"));
     assert_eq!(test["harness"].as_bool(), Some(false));
+    // A version requirement, not the folder this binary was compiled in.
     assert_eq!(
-        cargo["dev-dependencies"]["eyetest"]["path"].as_str(),
-        Some(env!("CARGO_MANIFEST_DIR"))
+        cargo["dev-dependencies"]["eyetest"].as_str(),
+        Some("0.1"),
+        "{cargo:?}"
     );
     let harness = std::fs::read_to_string(dir.join("tests/eyetest.rs")).unwrap();
     assert!(
@@ -147,15 +155,70 @@ fn snapshots_hold_the_simulated_engines_answers() {
         let check = |text: &str| {
             eyetest::snapshot::check(&suite.root, golden, case, target, &answer(text), &sha)
         };
-        assert_eq!(check(&truth.terse), Ok(()), "{}", case.name);
+        let right = check(&truth.terse);
+        assert!(right.passed, "{}: {right:?}", case.name);
+        assert_eq!(right.status, eyetest::snapshot::SnapshotStatus::Unchanged);
         // With INSTA_UPDATE=always a mismatch is written instead of reported.
         if !matches!(
             std::env::var("INSTA_UPDATE").as_deref(),
             Ok("always" | "force")
         ) {
-            assert!(check(&truth.wrong).is_err(), "{}", case.name);
+            let wrong = check(&truth.wrong);
+            assert!(!wrong.passed, "{}", case.name);
+            assert_eq!(wrong.status, eyetest::snapshot::SnapshotStatus::Changed);
         }
     }
+}
+
+/// Every file is the same whatever the folder: headers name the spec file and case line (not
+/// eyetest's own source, relative to wherever it was built), and Cargo.toml a version.
+#[test]
+fn scaffolds_are_byte_identical_wherever_they_are_made() {
+    let (_a, one) = scaffold("same-name");
+    let deeper = tempfile::tempdir().unwrap();
+    let nested = deeper.path().join("x/y/z");
+    std::fs::create_dir_all(&nested).unwrap();
+    let o = eyetest(&nested, &["init", "same-name"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let two = nested.join("same-name");
+    for f in FILES {
+        let (a, b) = (
+            std::fs::read(one.join(f)).unwrap(),
+            std::fs::read(two.join(f)).unwrap(),
+        );
+        assert!(
+            a == b,
+            "{f} differs:\n{}\n---\n{}",
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let stars =
+        std::fs::read_to_string(one.join("golden/snapshots/example/stars@sim.snap")).unwrap();
+    // Accepted snapshots keep no assertion line (insta writes it to pending files only).
+    assert!(
+        stars.starts_with("---\nsource: specs/example.toml\ndescription: "),
+        "{stars}"
+    );
+    assert!(!stars.contains("snapshot.rs"), "{stars}");
+}
+
+#[test]
+fn init_can_point_at_a_checkout_or_a_repository() {
+    let (_tmp, dir) = scaffold_with("p", &["--path", env!("CARGO_MANIFEST_DIR")]);
+    let cargo: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap();
+    assert_eq!(
+        cargo["dev-dependencies"]["eyetest"]["path"].as_str(),
+        Some(env!("CARGO_MANIFEST_DIR"))
+    );
+    let (_tmp, dir) = scaffold_with("g", &["--git", "https://example.invalid/eyetest"]);
+    let cargo: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap();
+    assert_eq!(
+        cargo["dev-dependencies"]["eyetest"]["git"].as_str(),
+        Some("https://example.invalid/eyetest")
+    );
 }
 
 #[test]
@@ -203,7 +266,8 @@ fn init_refuses_to_overwrite_and_lists_what_is_in_the_way() {
 #[test]
 #[ignore = "builds a whole project; run with --ignored"]
 fn scaffold_passes_cargo_test_on_first_run() {
-    let (_tmp, dir) = scaffold("first-run");
+    // No eyetest is published to resolve a version from offline: point at this checkout.
+    let (_tmp, dir) = scaffold_with("first-run", &["--path", env!("CARGO_MANIFEST_DIR")]);
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"),
         dir.join("Cargo.lock"),

@@ -126,6 +126,7 @@ const GPT: Target = Target {
 fn base(c: &Case, t: &Target) -> ResultRecord {
     ResultRecord {
         test: format!("{}::{}@{}", c.spec, c.case, t.name),
+        run: None,
         spec: c.spec.into(),
         case: c.case.into(),
         line: c.line,
@@ -139,6 +140,7 @@ fn base(c: &Case, t: &Target) -> ResultRecord {
         prompt: c.prompt.into(),
         label: Some(c.label.into()),
         status: Status::Ignored,
+        snapshot: None,
         answer: None,
         verdict: None,
         reason: None,
@@ -147,6 +149,7 @@ fn base(c: &Case, t: &Target) -> ResultRecord {
         e2e_ms: None,
         attempts: 0,
         elapsed_ms: 250.0,
+        queued_ms: 0.0,
         repeats: None,
     }
 }
@@ -350,22 +353,112 @@ fn failures_show_the_rubric_summary() {
     );
 }
 
+fn with_run(records: Vec<ResultRecord>, run: &str) -> Vec<ResultRecord> {
+    records
+        .into_iter()
+        .map(|mut r| {
+            r.run = Some(run.into());
+            r
+        })
+        .collect()
+}
+
 #[test]
-fn default_input_is_the_run_results_file() {
+fn default_input_is_the_latest_run() {
     let p = tempfile::tempdir().unwrap();
-    write_jsonl(&p.path().join("target/eyetest/results.jsonl"), &run1());
+    write_jsonl(
+        &p.path()
+            .join("target/eyetest/runs/20260101T000000Z-aaaaaa.jsonl"),
+        &with_run(run1(), "20260101T000000Z-aaaaaa"),
+    );
+    write_jsonl(
+        &p.path()
+            .join("target/eyetest/runs/20260102T000000Z-bbbbbb.jsonl"),
+        &with_run(run2(), "20260102T000000Z-bbbbbb"),
+    );
+    std::fs::write(
+        p.path().join("target/eyetest/latest"),
+        "runs/20260101T000000Z-aaaaaa.jsonl\n",
+    )
+    .unwrap();
     let o = eyetest(p.path(), &["report", "--format", "text"]);
     assert!(o.status.success(), "{}", all_output(&o));
     let out = stdout(&o);
     assert!(out.contains("study/count::people"), "{out}");
     assert!(out.contains("FAIL"), "{out}");
+    assert!(!out.contains("llama-90b"), "only the latest run: {out}");
 
     let empty = tempfile::tempdir().unwrap();
     let o = eyetest(empty.path(), &["report"]);
     assert!(!o.status.success());
     let err = all_output(&o);
-    assert!(err.contains("target/eyetest/results.jsonl"), "{err}");
+    assert!(err.contains("target/eyetest/latest"), "{err}");
     assert!(err.contains("eyetest run"), "{err}");
+}
+
+/// A file several runs appended to (the harness's EYETEST_RESULTS) reports its latest run
+/// only, never a mix with columns of dashes from an earlier one, unless asked to merge.
+#[test]
+fn a_file_of_several_runs_reports_the_latest_only() {
+    let p = tempfile::tempdir().unwrap();
+    let mut both = with_run(run1(), "r1");
+    both.extend(with_run(run2(), "r2"));
+    write_jsonl(&p.path().join("all.jsonl"), &both);
+    let o = eyetest(p.path(), &["report", "all.jsonl", "--format", "json"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "all.jsonl holds 2 runs; reporting the latest (r2) and leaving out 8 result(s)"
+        ),
+        "{err}"
+    );
+    let runs: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<ResultRecord>(l)
+                .unwrap()
+                .run
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(runs.len(), 7);
+    assert!(runs.iter().all(|r| r == "r2"), "{runs:?}");
+
+    let o = eyetest(
+        p.path(),
+        &["report", "all.jsonl", "--format", "json", "--all-runs"],
+    );
+    assert!(o.status.success(), "{}", all_output(&o));
+    assert_eq!(stdout(&o).lines().count(), 14);
+}
+
+/// `report -f text` shows every distinct error whole, with the tests it hit.
+#[test]
+fn text_report_shows_each_error_whole() {
+    let p = tempfile::tempdir().unwrap();
+    let long = "cannot connect to http://127.0.0.1:9199/v1/chat/completions: error sending \
+                request for url (http://127.0.0.1:9199/v1/chat/completions): client error \
+                (Connect): tcp connect error: Connection refused (os error 111) (is the server \
+                running?)";
+    write_jsonl(
+        &p.path().join("r.jsonl"),
+        &[
+            errored(&count_people(), &L11, long),
+            errored(&count_pizza(), &L11, long),
+            answered(&code_hello(), &L11, "Hello"),
+        ],
+    );
+    let o = eyetest(p.path(), &["report", "r.jsonl", "--format", "text"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches(long).count(), 1, "the error once, whole: {out}");
+    assert!(
+        out.contains(
+            "hit 2 test(s): study/count::people@llama-11b, study/count::pizza-slices@llama-11b"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -558,10 +651,9 @@ fn compare_shows_flipped_verdicts_and_word_diffs() {
         md.contains("**Answer:** **The number is** 0131 555 ~~6363~~ **6363.**"),
         "{md}"
     );
-    assert!(md.contains("## Only in the earlier run"), "{md}");
-    assert!(md.contains("`study/code::hello@sim`"), "{md}");
-    assert!(md.contains("## Only in the later run"), "{md}");
-    assert!(md.contains("`study/code::hello@llama-90b`"), "{md}");
+    // Tests of one run only are left out of the comparison, counted and named.
+    assert!(!md.contains("## Only in the earlier run"), "{md}");
+    assert!(md.contains("Left out of the comparison, as a run filtered by name or target has fewer tests: 1 only in the earlier run (`study/code::hello@sim`); 1 only in the later run (`study/code::hello@llama-90b`)."), "{md}");
     assert!(
         !md.contains("### `study/code::hello@llama-11b`"),
         "unchanged tests are not listed: {md}"
@@ -604,4 +696,43 @@ fn compare_shows_flipped_verdicts_and_word_diffs() {
     );
     assert!(!o.status.success());
     assert!(all_output(&o).contains("--compare renders markdown or text"));
+}
+
+/// After a run filtered to one case, the comparison is of that case alone: the tests the
+/// filtered run skipped are counted, not listed one by one as "only in the earlier run".
+#[test]
+fn compare_after_a_filtered_run_compares_like_with_like() {
+    let p = tempfile::tempdir().unwrap();
+    let mut before = run1();
+    for i in 0..40 {
+        let mut r = answered(&count_people(), &SIM, "2");
+        r.test = format!("study/extra::case-{i}@sim");
+        r.case = format!("case-{i}");
+        before.push(r);
+    }
+    write_jsonl(&p.path().join("before.jsonl"), &before);
+    write_jsonl(
+        &p.path().join("after.jsonl"),
+        &[answered(&count_people(), &L11, "Two people.")],
+    );
+    let o = eyetest(
+        p.path(),
+        &[
+            "report",
+            "after.jsonl",
+            "--compare",
+            "before.jsonl",
+            "--format",
+            "text",
+        ],
+    );
+    assert!(o.status.success(), "{}", all_output(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("1 test(s) in both runs: 1 verdict change(s) (0 regression(s), 1 fix(es))"),
+        "{text}"
+    );
+    assert!(text.contains("47 only in the earlier run ("), "{text}");
+    assert!(text.contains("and 42 more)"), "{text}");
+    assert!(!text.contains("case-39"), "not listed one by one: {text}");
 }

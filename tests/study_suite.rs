@@ -27,7 +27,7 @@ fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
         Session::new(suite.clone()),
         pairs,
         Selection::all(),
-        |case, _, outcome, _| out.push((case.id(), outcome.clone())),
+        |case, _, outcome, _| out.push((case.id(), outcome)),
     ));
     assert_eq!(out.len(), 28, "the study has 28 tasks");
     out

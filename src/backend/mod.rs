@@ -156,3 +156,14 @@ pub enum BackendError {
         last: Box<BackendError>,
     },
 }
+
+impl BackendError {
+    /// Requests sent before this error: results record it, so that "gave up after 4
+    /// attempts" does not sit beside `"attempts": 0`.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            BackendError::RetriesExhausted { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+}

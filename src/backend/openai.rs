@@ -311,10 +311,11 @@ impl OpenAiClient {
                 }),
             };
             let error = scrub_error(failure.error, &self.inner.secrets);
-            if !failure.retry {
+            if !failure.retry && attempts == 1 {
                 return Err(error);
             }
-            if attempts >= max_attempts {
+            // A fatal error after retries still reports every attempt it took.
+            if !failure.retry || attempts >= max_attempts {
                 return Err(if attempts == 1 {
                     error
                 } else {

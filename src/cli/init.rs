@@ -5,8 +5,11 @@
 //! by the very code the harness checks with ([`crate::snapshot::check`], insta in
 //! `INSTA_UPDATE=always` mode), fed the answer the simulated engine gives with
 //! `behaviour = "terse"`: the terse answer embedded in the generated fixture. No engine has to
-//! run for that, and the files are byte for byte what `cargo insta accept` would write, apart
-//! from insta's informational `source` line.
+//! run for that, and the files are byte for byte what `cargo insta accept` would write.
+//!
+//! Nothing written depends on the machine: the eyetest dependency is a version requirement
+//! unless `--path` or `--git` names a checkout explicitly (it used to be the folder the
+//! binary was compiled in), and snapshot headers name the spec, not eyetest's source.
 //!
 //! The templates live in `src/init/` as plain files, so they read (and diff) as what they are.
 
@@ -48,6 +51,37 @@ pub struct InitArgs {
     /// Directory to create the project in (created if missing; relative to --root).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Depend on the eyetest checkout at PATH instead of the published crate.
+    #[arg(long, value_name = "PATH", conflicts_with = "git")]
+    path: Option<PathBuf>,
+    /// Depend on eyetest from this git repository instead of the published crate.
+    #[arg(long, value_name = "URL")]
+    git: Option<String>,
+}
+
+/// Where the new project gets eyetest from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `eyetest = "0.1"`: this eyetest's major.minor, from the registry.
+    Registry,
+    Path(PathBuf),
+    Git(String),
+}
+
+impl Source {
+    /// The dependency's value in Cargo.toml.
+    fn requirement(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        match self {
+            Source::Registry => {
+                let v = env!("CARGO_PKG_VERSION");
+                let major_minor: Vec<&str> = v.split('.').take(2).collect();
+                quote(&major_minor.join("."))
+            }
+            Source::Path(p) => format!("{{ path = {} }}", quote(&p.to_string_lossy())),
+            Source::Git(url) => format!("{{ git = {} }}", quote(url)),
+        }
+    }
 }
 
 pub fn run(root: &Path, args: InitArgs) -> ExitCode {
@@ -56,7 +90,13 @@ pub fn run(root: &Path, args: InitArgs) -> ExitCode {
     } else {
         args.dir.clone()
     });
-    match init(&dir) {
+    let source = match (args.path, args.git) {
+        (Some(p), _) => Source::Path(absolute(&p)),
+        (None, Some(url)) => Source::Git(url),
+        (None, None) => Source::Registry,
+    };
+    let registry = source == Source::Registry;
+    match init(&dir, &source) {
         Ok(created) => {
             println!("created an eyetest project in {}:", dir.display());
             for p in &created {
@@ -65,11 +105,20 @@ pub fn run(root: &Path, args: InitArgs) -> ExitCode {
             println!(
                 "\nnext:\n  cd {}\n  cargo test                  \
                  # the example cases, against the SIMULATED engine (a test double, not a model)\n  \
-                 EYETEST_RESULTS=target/eyetest/results.jsonl cargo test && eyetest report --out report.md\n\n\
+                 EYETEST_RESULTS=target/eyetest/results.jsonl cargo test && \
+                 eyetest report target/eyetest/results.jsonl --out report.md\n\n\
                  To ask a real model, uncomment the `openai` target in eyetest.toml, run\n  \
                  EYETEST_TARGETS=<target> cargo test\nand accept its first answers with `cargo insta review`.",
                 dir.display()
             );
+            if registry {
+                println!(
+                    "\nCargo.toml asks for eyetest {} from crates.io; to use a checkout instead, \
+                     edit its [dev-dependencies] or re-create the project with \
+                     `eyetest init --path <checkout>` (or --git <url>).",
+                    Source::Registry.requirement()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -80,8 +129,8 @@ pub fn run(root: &Path, args: InitArgs) -> ExitCode {
 }
 
 /// Creates the project in `dir`; returns the files created, relative to `dir`.
-pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let texts = text_files(dir)?;
+pub fn init(dir: &Path, source: &Source) -> Result<Vec<PathBuf>, String> {
+    let texts = text_files(dir, source)?;
     let catalogue = Catalogue::parse(
         CATALOGUE,
         Path::new("fixtures").join(CATALOGUE_FILE).as_path(),
@@ -127,11 +176,10 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(planned)
 }
 
-fn text_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, String> {
-    let eyetest_path = toml::Value::String(env!("CARGO_MANIFEST_DIR").to_string()).to_string();
+fn text_files(dir: &Path, source: &Source) -> Result<Vec<(PathBuf, String)>, String> {
     let cargo_toml = CARGO_TOML
         .replace("{{name}}", &package_name(dir))
-        .replace("{{eyetest_path}}", &eyetest_path);
+        .replace("{{eyetest}}", &source.requirement());
     Ok([
         ("Cargo.toml", cargo_toml),
         ("tests/eyetest.rs", HARNESS.to_string()),
@@ -220,14 +268,17 @@ fn record_snapshots(dir: &Path) -> Result<(), String> {
                 usage: None,
                 timing: Timing::default(),
             };
-            crate::snapshot::check(
+            let check = crate::snapshot::check(
                 &suite.root,
                 &suite.config.settings.golden,
                 case,
                 target,
                 &answer,
                 &image.sha256,
-            )?;
+            );
+            if let Some(problem) = check.problem() {
+                return Err(problem);
+            }
         }
     }
     Ok(())
@@ -296,12 +347,20 @@ mod tests {
     #[test]
     fn templates_parse() {
         assert_eq!(snapshot_files().unwrap().len(), 2);
-        let cargo: toml::Table = toml::from_str(
-            &CARGO_TOML
+        for (source, want) in [
+            (Source::Registry, "\"0.1\""),
+            (Source::Path("/e".into()), "{ path = \"/e\" }"),
+            (
+                Source::Git("https://x/e".into()),
+                "{ git = \"https://x/e\" }",
+            ),
+        ] {
+            let text = CARGO_TOML
                 .replace("{{name}}", "x")
-                .replace("{{eyetest_path}}", "\"/e\""),
-        )
-        .unwrap();
-        assert_eq!(cargo["test"][0]["harness"].as_bool(), Some(false));
+                .replace("{{eyetest}}", &source.requirement());
+            assert!(text.contains(&format!("\neyetest = {want}\n")), "{text}");
+            let cargo: toml::Table = toml::from_str(&text).unwrap();
+            assert_eq!(cargo["test"][0]["harness"].as_bool(), Some(false));
+        }
     }
 }

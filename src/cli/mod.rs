@@ -39,9 +39,10 @@ pub enum Command {
         target: Option<String>,
         /// Only cases whose test name contains this text (like `cargo test FILTER`).
         filter: Option<String>,
-        /// JSON-lines file results are appended to as they arrive.
-        #[arg(long, default_value = "target/eyetest/results.jsonl")]
-        out: PathBuf,
+        /// JSON-lines file to append this run's results to as they arrive (default: a file of
+        /// its own, target/eyetest/runs/<run id>.jsonl, which becomes the latest run).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Store every live answer under golden/recordings, for `replay` targets.
         #[arg(long)]
         record: bool,

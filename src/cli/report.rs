@@ -10,12 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::report::runs::{absolute, load};
+use crate::report::runs::{absolute, latest, load_runs};
 use crate::report::{compare, junit, markdown, table};
 use crate::results::ResultRecord;
-
-/// Where `eyetest run` appends its results, relative to the project root.
-pub const DEFAULT_RESULTS: &str = "target/eyetest/results.jsonl";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -32,9 +29,14 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Results files (JSON lines) to merge, in order: when a test is in several, the last record
-    /// wins, so a re-run supersedes. Relative paths are relative to --root.
-    #[arg(value_name = "RESULTS.jsonl", default_value = DEFAULT_RESULTS)]
+    /// wins, so a re-run supersedes. Of a file several runs appended to, only the latest run
+    /// counts (see --all-runs). Relative paths are relative to --root. Default: the latest
+    /// `eyetest run` (target/eyetest/latest).
+    #[arg(value_name = "RESULTS.jsonl")]
     inputs: Vec<PathBuf>,
+    /// Merge every run of each file instead of reporting only the latest one.
+    #[arg(long)]
+    all_runs: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Markdown)]
     format: Format,
@@ -77,15 +79,23 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
 }
 
 fn render(root: &Path, args: &ReportArgs) -> Result<String, String> {
-    let inputs: Vec<PathBuf> = args.inputs.iter().map(|p| resolve(root, p)).collect();
-    let records = load(&inputs).map_err(|e| e.to_string())?;
-    let names: Vec<String> = args
-        .inputs
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
+    let given = if args.inputs.is_empty() {
+        vec![latest(root).map_err(|e| e.to_string())?]
+    } else {
+        args.inputs.clone()
+    };
+    let inputs: Vec<PathBuf> = given.iter().map(|p| resolve(root, p)).collect();
+    let (records, left_out) = load_runs(&inputs, args.all_runs).map_err(|e| e.to_string())?;
+    for note in left_out.notes() {
+        eprintln!("{note}");
+    }
+    let names: Vec<String> = given.iter().map(|p| p.display().to_string()).collect();
     if let Some(before_path) = &args.compare {
-        let before = load(&[resolve(root, before_path)]).map_err(|e| e.to_string())?;
+        let (before, left_out) =
+            load_runs(&[resolve(root, before_path)], args.all_runs).map_err(|e| e.to_string())?;
+        for note in left_out.notes() {
+            eprintln!("{note}");
+        }
         let c = compare::compare(&before, &records);
         return match args.format {
             Format::Markdown => Ok(compare::render_markdown(
@@ -136,6 +146,7 @@ fn text(records: &[ResultRecord]) -> String {
     }
     out.push('\n');
     out.push_str(&table::verdict_table(records));
+    out.push_str(&table::error_summary(records));
     out
 }
 
@@ -145,7 +156,7 @@ fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>,
         Some(p) => {
             let p = resolve(root, p);
             // Atomic, so a CI step reading the report never sees half of one.
-            crate::results::write_atomic(&p, text.as_bytes())
+            crate::atomic::write_atomic(&p, text.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
             Ok(Some(p))
         }

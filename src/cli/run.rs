@@ -1,5 +1,7 @@
 //! `eyetest run`: the main job. Every case against the selected targets, concurrently,
-//! results appended as they arrive, a verdict table at the end.
+//! each judged as `cargo test` judges it (rubric and snapshot, [`crate::verdict::judge`]),
+//! results written as they arrive to a file of this run's own, a verdict table and every
+//! distinct error in full at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ pub fn run(
     root: &Path,
     target: Option<String>,
     filter: Option<String>,
-    out: PathBuf,
+    out: Option<PathBuf>,
     record: bool,
 ) -> ExitCode {
     let Some(suite) = super::load(root) else {
@@ -27,10 +29,13 @@ pub fn run(
             return ExitCode::FAILURE;
         }
     };
-    let out = if out.is_relative() {
-        root.join(out)
-    } else {
-        out
+    let run_id = crate::results::new_run_id();
+    // Without --out the run gets a file of its own and becomes the latest run.
+    let own_file = out.is_none();
+    let out = match out {
+        Some(out) if out.is_relative() => root.join(out),
+        Some(out) => out,
+        None => crate::results::run_file(root, &run_id),
     };
     let writer = match ResultsWriter::append(&out) {
         Ok(w) => w,
@@ -70,11 +75,20 @@ pub fn run(
             }
         }
     };
+    if own_file {
+        if let Err(e) = crate::results::set_latest(root, &run_id) {
+            eprintln!(
+                "error: cannot write {}: {e}",
+                root.join(crate::results::LATEST_FILE).display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let total = pairs.len();
     // Only now, with the signal handlers in place, is it safe to be interrupted: tests wait
     // for this line before they send a signal.
     println!(
-        "running {total} case x target pair(s); results -> {}",
+        "running {total} case x target pair(s) as run {run_id}; results -> {}",
         out.display()
     );
     let mut records: Vec<ResultRecord> = Vec::new();
@@ -84,8 +98,11 @@ pub fn run(
         session,
         pairs,
         selection,
-        |case, target, outcome, elapsed| {
-            let record = ResultRecord::new(case, target, outcome, elapsed);
+        |case, target, outcome, timing| {
+            // insta prints a changed snapshot's diff: keep it clear of the bar.
+            let verdict =
+                bar.suspend(|| crate::verdict::judge(&suite, case, target, outcome, timing));
+            let record = ResultRecord::new(&run_id, case, target, &verdict);
             if let Err(e) = writer.write(&record) {
                 eprintln!("error: cannot write result: {e}");
             }
@@ -102,6 +119,8 @@ pub fn run(
     bar.finish_and_clear();
     println!();
     print!("{}", crate::report::table::verdict_table(&records));
+    print!("{}", crate::report::table::error_summary(&records));
+    print!("{}", crate::report::table::snapshot_summary(&records));
     let count = |s: Status| records.iter().filter(|r| r.status == s).count();
     let (passed, failed, errors, ignored) = (
         count(Status::Passed),

@@ -3,6 +3,10 @@
 //! The question after a model, engine or driver upgrade is not "what fails" but "what is
 //! different", and answers change far more often than verdicts: a word diff of each changed
 //! answer shows at a glance whether the model got worse or just rephrased.
+//!
+//! Only like is compared with like: tests present in both runs. A run filtered by name or
+//! target has fewer tests, and listing the hundreds it skipped as "only in the earlier run"
+//! buried the changes; those are counted, with a few named, instead.
 
 use std::fmt::Write as _;
 
@@ -187,6 +191,9 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
+/// At most this many tests of one run only are named; the rest are counted.
+const UNMATCHED_NAMED: usize = 5;
+
 fn tally(c: &Comparison) -> String {
     let verdicts = c.changes.iter().filter(|x| x.verdict_changed()).count();
     let regressions = c.changes.iter().filter(|x| x.is_regression()).count();
@@ -199,6 +206,42 @@ fn tally(c: &Comparison) -> String {
         c.only_before.len(),
         c.only_after.len()
     )
+}
+
+/// What was left out of the comparison, or `None` when both runs had the same tests.
+pub fn left_out(c: &Comparison, quote: fn(&str) -> String) -> Option<String> {
+    if c.only_before.is_empty() && c.only_after.is_empty() {
+        return None;
+    }
+    let side = |list: &[&ResultRecord], which: &str| -> Option<String> {
+        if list.is_empty() {
+            return None;
+        }
+        let mut names: Vec<String> = list
+            .iter()
+            .take(UNMATCHED_NAMED)
+            .map(|r| quote(&r.test))
+            .collect();
+        if list.len() > UNMATCHED_NAMED {
+            names.push(format!("and {} more", list.len() - UNMATCHED_NAMED));
+        }
+        Some(format!(
+            "{} only in the {which} run ({})",
+            list.len(),
+            names.join(", ")
+        ))
+    };
+    let parts: Vec<String> = [
+        side(&c.only_before, "earlier"),
+        side(&c.only_after, "later"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Some(format!(
+        "Left out of the comparison, as a run filtered by name or target has fewer tests: {}.",
+        parts.join("; ")
+    ))
 }
 
 /// The comparison as markdown: a table of verdict changes, then each change with its diff.
@@ -250,21 +293,11 @@ pub fn render_markdown(c: &Comparison, before_name: &str, after_name: &str) -> S
             let _ = writeln!(out, "**Answer:** {}\n", answer_diff(x, MARKDOWN));
         }
     }
-    for (title, list) in [
-        ("Only in the earlier run", &c.only_before),
-        ("Only in the later run", &c.only_after),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "## {title}\n\n| test | verdict |\n|---|---|");
-        for r in list.iter() {
-            let _ = writeln!(out, "| `{}` | {} |", r.test, verdict_cell(r));
-        }
-        out.push('\n');
+    if let Some(note) = left_out(c, |t| format!("`{t}`")) {
+        let _ = writeln!(out, "{note}\n");
     }
-    if c.changes.is_empty() && c.only_before.is_empty() && c.only_after.is_empty() {
-        out.push_str("No differences.\n");
+    if c.changes.is_empty() {
+        out.push_str("No differences in the tests both runs have.\n");
     }
     let end = out.trim_end().len();
     out.truncate(end);
@@ -306,15 +339,10 @@ pub fn render_text(c: &Comparison) -> String {
             let _ = writeln!(out, "  | {line}");
         }
     }
-    for (what, list) in [
-        ("only before", &c.only_before),
-        ("only after", &c.only_after),
-    ] {
-        for r in list.iter() {
-            let _ = writeln!(out, "{}  [{what}: {}]", r.test, status_word(r.status));
-        }
-    }
     let _ = writeln!(out, "{}", tally(c));
+    if let Some(note) = left_out(c, str::to_string) {
+        let _ = writeln!(out, "{note}");
+    }
     out
 }
 

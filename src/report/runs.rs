@@ -1,8 +1,9 @@
 //! Several results files read as one run, and what the records say about each target.
 //!
-//! Every report format starts here so that they agree on which record counts: a results file
-//! is appended to by every run, and a re-run of a test (or a second file given later on the
-//! command line) supersedes what came before.
+//! Every report format starts here so that they agree on which record counts: from a file
+//! that several runs appended to, only the latest run (by the run id of its last record), so
+//! that a report never mixes runs; a second file given later on the command line supersedes
+//! what came before, test by test.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ pub const SIMULATED_MARKER: &str = "simulated";
 pub enum LoadError {
     #[error("no results file at {}: run `eyetest run` (or the tests with EYETEST_RESULTS set) first", .0.display())]
     Missing(PathBuf),
+    #[error("no run yet: {} does not exist; run `eyetest run` first, or name a results file", .0.display())]
+    NoLatest(PathBuf),
     #[error("cannot read results file {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -25,9 +28,56 @@ pub enum LoadError {
     },
 }
 
-/// Reads every file, in order, and merges them (see [`merge`]).
+/// What [`load`] left out: records of earlier runs in files that several runs appended to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// `(file, runs in it, records of earlier runs left out, run kept)`
+    pub files: Vec<(PathBuf, usize, usize, String)>,
+}
+
+impl LeftOut {
+    /// One line per file, for stderr; empty when nothing was left out.
+    pub fn notes(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|(path, runs, dropped, kept)| {
+                format!(
+                    "note: {} holds {runs} runs; reporting the latest ({kept}) and leaving out \
+                     {dropped} result(s) of earlier runs (--all-runs merges them)",
+                    path.display()
+                )
+            })
+            .collect()
+    }
+}
+
+/// The results file of the latest `eyetest run` in `root`.
+pub fn latest(root: &Path) -> Result<PathBuf, LoadError> {
+    crate::results::latest(root).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            LoadError::NoLatest(root.join(crate::results::LATEST_FILE))
+        } else {
+            LoadError::Io {
+                path: root.join(crate::results::LATEST_FILE),
+                source: e,
+            }
+        }
+    })
+}
+
+/// Reads every file, in order, keeping only the latest run of each, and merges them (see
+/// [`merge`]).
 pub fn load(paths: &[PathBuf]) -> Result<Vec<ResultRecord>, LoadError> {
+    load_runs(paths, false).map(|(records, _)| records)
+}
+
+/// [`load`], or with `all_runs` every run of every file, saying what was left out.
+pub fn load_runs(
+    paths: &[PathBuf],
+    all_runs: bool,
+) -> Result<(Vec<ResultRecord>, LeftOut), LoadError> {
     let mut all = Vec::new();
+    let mut left_out = LeftOut::default();
     for path in paths {
         let records = read_results(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -39,12 +89,39 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<ResultRecord>, LoadError> {
                 }
             }
         })?;
+        let records = if all_runs {
+            records
+        } else {
+            let (kept, runs, dropped) = latest_run(records);
+            if dropped > 0 {
+                let id = kept
+                    .last()
+                    .and_then(|r| r.run.clone())
+                    .unwrap_or_else(|| "without id".into());
+                left_out.files.push((path.clone(), runs, dropped, id));
+            }
+            kept
+        };
         all.extend(records);
     }
     let mut merged = merge(all);
     // Results arrive in completion order; reports read in spec order.
     merged.sort_by(|a, b| (&a.spec, a.line, &a.target).cmp(&(&b.spec, b.line, &b.target)));
-    Ok(merged)
+    Ok((merged, left_out))
+}
+
+/// The records of the run the last record belongs to; how many runs there were and how many
+/// records of the others were dropped. Records without a run id (older files) count as one run.
+pub fn latest_run(records: Vec<ResultRecord>) -> (Vec<ResultRecord>, usize, usize) {
+    let runs: BTreeSet<Option<&str>> = records.iter().map(|r| r.run.as_deref()).collect();
+    let count = runs.len();
+    let Some(last) = records.last().map(|r| r.run.clone()) else {
+        return (records, 0, 0);
+    };
+    let total = records.len();
+    let kept: Vec<ResultRecord> = records.into_iter().filter(|r| r.run == last).collect();
+    let dropped = total - kept.len();
+    (kept, count, dropped)
 }
 
 /// One record per test: the last one wins (a re-run supersedes), at the place where the test

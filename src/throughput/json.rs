@@ -75,7 +75,7 @@ impl Report {
         }
         let mut text = self.to_json();
         text.push('\n');
-        crate::results::write_atomic(path, text.as_bytes())
+        crate::atomic::write_atomic(path, text.as_bytes())
     }
 }
 
