@@ -108,8 +108,11 @@ pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitC
             return Err(ExitCode::FAILURE);
         }
     };
-    for e in crate::env::check() {
+    let bad = crate::env::check();
+    for e in &bad {
         eprintln!("error: {e}");
+    }
+    if !bad.is_empty() {
         return Err(ExitCode::FAILURE);
     }
     match Selection::from_env(&suite) {

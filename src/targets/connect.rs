@@ -142,7 +142,7 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
         .as_deref()
         .unwrap_or("terse")
         .parse()
-        .map_err(|e| bad_config(format!("{e}")))?;
+        .map_err(|e| bad_config(e.to_string()))?;
     let lat = c.latency.clone().unwrap_or_default();
     let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
     let config = SimConfig {
@@ -163,9 +163,9 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
             .flatten()
             .map(|f| f.parse())
             .collect::<Result<_, _>>()
-            .map_err(|e| bad_config(format!("{e}")))?,
+            .map_err(|e| bad_config(e.to_string()))?,
     };
-    config.check().map_err(|e| bad_config(format!("{e}")))?;
+    config.check().map_err(|e| bad_config(e.to_string()))?;
     SimServer::start(([127, 0, 0, 1], 0).into(), config)
         .await
         .map_err(|e| ConnectError::SimStart {
