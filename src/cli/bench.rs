@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runner::{runtime, Selection};
+use crate::throughput::endpoint::{ignore_reason, runtime, Selection};
 use crate::throughput::load::{Progress, ProgressEvent};
-use crate::throughput::run::{ignore_reason, run, RunOptions};
+use crate::throughput::run::{run, RunOptions};
 use crate::throughput::spec::ThroughputSpec;
 
 #[derive(clap::Args)]

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Completion, Trial};
 
-use super::run::{ignore_reason, run, RunOptions};
-use crate::runner::{runtime, Selection};
+use super::endpoint::{ignore_reason, runtime, Selection};
+use super::run::{run, RunOptions};
 use crate::spec::Suite;
 
 /// The test kind shown in `cargo test` output: `[throughput] throughput/study::caption-560@sim`.
