@@ -96,19 +96,29 @@ impl Hist {
         })
     }
 
-    /// Summary with every value divided by `scale` (1e6 turns nanoseconds into ms).
-    pub fn stats(&self, scale: f64) -> Option<Stats> {
+    /// Summary in the recorded unit (tokens).
+    pub fn stats(&self) -> Option<Stats> {
+        self.summary(|v| v as f64)
+    }
+
+    /// Summary of nanoseconds in milliseconds, converted as [`Duration::as_secs_f64`] does
+    /// so that a minimum or maximum equals the sample's own `as_secs_f64() * 1e3` bit for bit.
+    pub fn stats_ms(&self) -> Option<Stats> {
+        self.summary(|v| Duration::from_nanos(v).as_secs_f64() * 1e3)
+    }
+
+    fn summary(&self, unit: impl Fn(u64) -> f64) -> Option<Stats> {
         if self.n == 0 {
             return None;
         }
-        let at = |p: f64| self.percentile(p).unwrap_or(0) as f64 / scale;
+        let at = |p: f64| unit(self.percentile(p).unwrap_or(0));
         Some(Stats {
-            mean: self.sum as f64 / self.n as f64 / scale,
+            mean: unit(1) * (self.sum as f64 / self.n as f64),
             p50: at(50.0),
             p90: at(90.0),
             p99: at(99.0),
-            min: self.min as f64 / scale,
-            max: self.max as f64 / scale,
+            min: unit(self.min),
+            max: unit(self.max),
         })
     }
 }
@@ -339,7 +349,7 @@ mod tests {
                     "n={n} p{p}: {got} vs exact {exact}"
                 );
             }
-            let s = h.stats(1.0).unwrap();
+            let s = h.stats().unwrap();
             let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
             assert!(
                 (s.mean - mean).abs() <= mean * 1e-12,
@@ -351,7 +361,7 @@ mod tests {
         // All equal: exact, not a bucket edge.
         let mut h = Hist::default();
         (0..10).for_each(|_| h.record(50_000_000));
-        assert_eq!(h.stats(1e6).unwrap().p99, 50.0);
+        assert_eq!(h.stats_ms().unwrap().p99, 50.0);
     }
 
     fn sample(seed: &mut u64, ok: bool) -> Sample {
