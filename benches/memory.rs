@@ -50,6 +50,7 @@ fn spec(requests: usize) -> ThroughputSpec {
         stream: true,
         test: true,
         gate: Default::default(),
+        slo: Default::default(),
     }
 }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 use eyetest::throughput::baseline::{find_for, Baseline, BaselineLookup};
 use eyetest::throughput::chart::{self, ChartSeries};
 use eyetest::throughput::csv::{self, CsvRow};
-use eyetest::throughput::gate::{evaluate, BaselineStatus, GateConfig};
+use eyetest::throughput::gate::GateConfig;
 use eyetest::throughput::json::Report;
+use eyetest::throughput::verdict::{evaluate, BaselineStatus};
 use eyetest::throughput::{Fingerprint, GpuInfo, LevelMetrics, LevelRun, Sample};
 
 const LEVELS: [usize; 3] = [1, 4, 16];
@@ -89,12 +90,30 @@ fn record_then_gate_then_report() {
     );
     let dir = path.parent().unwrap();
 
-    // Nothing recorded yet: skipped with instructions, not failed.
+    // Nothing recorded yet: the comparison is skipped with instructions, but failed
+    // requests still fail the gate (none are allowed by default): 12.5% failed at c=16.
     let lookup = find_for(dir, &fp).unwrap();
     let out = evaluate(&GateConfig::default(), &fp, &repeats(1.0, 0.02, 5), &lookup);
-    assert!(out.passed);
+    let text = out.render();
+    assert!(!out.passed, "{text}");
     assert!(matches!(out.baseline, BaselineStatus::NoBaseline { .. }));
-    assert!(out.render().contains("EYETEST_ACCEPT_BASELINE=1"));
+    assert!(text.contains("EYETEST_ACCEPT_BASELINE=1"));
+    assert!(
+        text.contains(
+            "c=16: 20 of 160 requests failed (12.5%), allowed 0% (e.g. HTTP 503: overloaded): FAIL"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("gate: FAIL\n"), "{text}");
+    let status: Vec<&str> = out.levels.iter().map(|l| l.status()).collect();
+    assert_eq!(status, ["ok", "ok", "FAIL"]);
+    // With 15% of failures allowed, the skipped comparison passes.
+    let lenient = GateConfig {
+        max_failure_rate: 0.15,
+        ..GateConfig::default()
+    };
+    let out = evaluate(&lenient, &fp, &repeats(1.0, 0.02, 5), &lookup);
+    assert!(out.passed, "{}", out.render());
 
     // Accept a baseline, as `--accept` would.
     let recorded = repeats(1.0, 0.02, 5);
@@ -105,13 +124,13 @@ fn record_then_gate_then_report() {
     assert!(matches!(lookup, BaselineLookup::Found { .. }));
 
     // Same speed with its own noise: passes at every level.
-    let same = evaluate(&GateConfig::default(), &fp, &repeats(1.0, 0.03, 5), &lookup);
+    let same = evaluate(&lenient, &fp, &repeats(1.0, 0.03, 5), &lookup);
     assert!(same.passed, "{}", same.render());
     assert_eq!(same.levels.len(), LEVELS.len());
 
     // 15% slower: fails at every level, and says so in numbers.
     let slow_metrics = repeats(0.85, 0.01, 5);
-    let slow = evaluate(&GateConfig::default(), &fp, &slow_metrics, &lookup);
+    let slow = evaluate(&lenient, &fp, &slow_metrics, &lookup);
     let text = slow.render();
     assert!(!slow.passed, "{text}");
     assert_eq!(text.matches("REGRESSION").count(), LEVELS.len(), "{text}");
@@ -120,14 +139,14 @@ fn record_then_gate_then_report() {
         "{text}"
     );
     assert!(
-        text.contains("c=16: note: 20 of 160 requests failed (e.g. HTTP 503: overloaded)"),
+        text.contains("c=16: 20 of 160 requests failed (12.5%), within the allowed 15% (e.g. HTTP 503: overloaded): ok"),
         "{text}"
     );
 
     // Latency metric: 15% slower is 17.6% more TTFT.
     let ttft_gate = GateConfig {
         metric: eyetest::throughput::Metric::TtftP50,
-        ..GateConfig::default()
+        ..lenient.clone()
     };
     assert!(!evaluate(&ttft_gate, &fp, &slow_metrics, &lookup).passed);
 
@@ -135,7 +154,7 @@ fn record_then_gate_then_report() {
     let mut laptop = fp.clone();
     laptop.gpu = GpuInfo::none();
     let lookup = find_for(dir, &laptop).unwrap();
-    let other = evaluate(&GateConfig::default(), &laptop, &slow_metrics, &lookup);
+    let other = evaluate(&lenient, &laptop, &slow_metrics, &lookup);
     assert!(other.passed);
     assert!(
         other.render().contains("gpu: no GPU vs 1x H100 SXM"),
@@ -155,6 +174,7 @@ fn record_then_gate_then_report() {
                 i / LEVELS.len(),
                 m,
                 "2026-11-27T11:00:00Z",
+                "ok",
             )
         })
         .collect();

@@ -8,14 +8,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use eyetest::runner::runtime;
 use eyetest::sim::{Behaviour, Latency, SimConfig, SimServer};
 use eyetest::target::Target;
 use eyetest::throughput::baseline::Baseline;
-use eyetest::throughput::gate::{BaselineStatus, GateConfig};
+use eyetest::throughput::endpoint::runtime;
+use eyetest::throughput::gate::GateConfig;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
 use eyetest::throughput::run::{load_client, run_at, RunOptions, TrialReport};
+use eyetest::throughput::slo::Slo;
 use eyetest::throughput::spec::{ImageSource, ThroughputSpec};
+use eyetest::throughput::verdict::BaselineStatus;
 use eyetest::throughput::{Fingerprint, GpuInfo, LevelMetrics};
 
 const TTFT_MS: f64 = 15.0;
@@ -51,6 +53,7 @@ fn spec() -> ThroughputSpec {
         stream: true,
         test: true,
         gate: GateConfig::default(),
+        slo: Slo::default(),
     }
 }
 
@@ -78,12 +81,7 @@ fn engine(scale: f64, jitter: f64, seed: u64) -> SimConfig {
 }
 
 fn options(golden: &Path, out: &Path, accept: bool) -> RunOptions {
-    RunOptions {
-        golden: golden.to_path_buf(),
-        out_dir: out.to_path_buf(),
-        accept,
-        progress: Progress::none(),
-    }
+    RunOptions::new(golden, out, accept)
 }
 
 /// Runs the spec against a fresh engine with `config`.
@@ -210,8 +208,9 @@ fn fingerprint_mismatch_is_skipped_with_what_differs() {
     );
     assert!(!r.passed(), "{}", r.render());
     // The outputs were written all the same.
-    for p in [&r.outputs.csv, &r.outputs.json, &r.outputs.chart] {
-        assert!(p.as_ref().is_some_and(|p| p.exists()), "{p:?}");
+    for format in ["csv", "json", "chart", "table"] {
+        let p = r.output(format);
+        assert!(p.is_some_and(|p| p.exists()), "{format}: {p:?}");
     }
 }
 
@@ -237,7 +236,10 @@ fn level(config: SimConfig, concurrency: usize, requests: usize) -> LevelMetrics
         .await;
         let run = run_level(&client, &workload, concurrency, requests, &Progress::none()).await;
         server.shutdown().await;
-        assert_eq!(run.samples.len(), requests);
+        assert_eq!(
+            (run.recorder.completed + run.recorder.failed) as usize,
+            requests
+        );
         LevelMetrics::from_run(&run)
     })
 }
@@ -350,4 +352,232 @@ fn bench_cli_accepts_then_gates_and_writes_reports() {
 
     let (ok, text) = eyetest(root, &["bench", "nope"]);
     assert!(!ok && text.contains("known: tp::quick"), "{text}");
+
+    // An absolute SLO the engine cannot meet fails the command with the numbers.
+    std::fs::write(
+        root.join("specs/slo.toml"),
+        "[[throughput]]\nname = \"strict\"\ntargets = [\"fast-sim\"]\nimages = { random = { width = 64, height = 64, count = 2 } }\nprompt = \"Describe.\"\nmax_tokens = 4\nignore_eos = true\nconcurrency = [1]\nrequests = 4\nrepeats = 1\nslo = { ttft_p99_ms = 0.5, goodput_e2e_ms = 100000 }\n",
+    )
+    .unwrap();
+    let (ok, text) = eyetest(root, &["bench", "strict"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("c=1: SLO TTFT p99 (all repeats) ") && text.contains("limit 0.500 ms: FAIL"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slo: FAIL") && text.contains("goodput"),
+        "{text}"
+    );
+}
+
+/// One repeat, no warm-up unless set: failures land exactly where the engine puts them.
+fn plain_spec(requests: usize) -> ThroughputSpec {
+    ThroughputSpec {
+        concurrency: vec![1, 2],
+        requests: vec![requests, requests],
+        warmup: Some(0),
+        repeats: 1,
+        ..spec()
+    }
+}
+
+fn failing(behaviour: Behaviour, fail_first: u64) -> SimConfig {
+    SimConfig {
+        behaviour,
+        fail_first,
+        ..engine(1.0, 0.0, 5)
+    }
+}
+
+#[test]
+fn a_level_where_every_request_fails_fails_and_is_marked_everywhere() {
+    let _g = serial();
+    let golden = tempfile::tempdir().unwrap();
+    let out = golden.path().join("out");
+    let r = sweep_on(
+        failing(Behaviour::Unavailable, 0),
+        &plain_spec(4),
+        &options(golden.path(), &out, true),
+    );
+    let text = r.render();
+    assert!(!r.passed(), "{text}");
+    assert!(
+        text.contains("c=1: every request failed (4 of 4), nothing was measured (e.g. HTTP 503"),
+        "{text}"
+    );
+    assert!(text.contains("gate: FAIL"), "{text}");
+    assert!(text.contains("ALL FAILED"), "{text}");
+    // A broken run does not become the baseline.
+    assert!(r.accepted.is_none(), "{text}");
+    assert!(text.contains("not accepted as a baseline"), "{text}");
+
+    let csv = std::fs::read_to_string(r.output("csv").unwrap()).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",status,goodput_fraction,goodput_per_s"),
+        "{csv}"
+    );
+    // The status column is the last but two (no goodput limits: both goodput cells empty).
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    for row in csv.lines().skip(1) {
+        assert!(row.ends_with(",ALL FAILED,,"), "{csv}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.output("json").unwrap()).unwrap()).unwrap();
+    assert_eq!(json["levels"][0]["status"], "ALL FAILED");
+    assert_eq!(json["gate"]["passed"], false);
+    let svg = std::fs::read_to_string(r.output("chart").unwrap()).unwrap();
+    assert!(svg.contains("all 4 failed"), "{svg}");
+}
+
+#[test]
+fn failures_fail_the_gate_without_a_baseline_unless_allowed() {
+    let _g = serial();
+    let golden = tempfile::tempdir().unwrap();
+    let out = golden.path().join("out");
+    // The engine's first two requests get HTTP 503: 2 of 8 at c=1.
+    let r = sweep_on(
+        failing(Behaviour::Unavailable, 2),
+        &plain_spec(8),
+        &options(golden.path(), &out, false),
+    );
+    let text = r.render();
+    assert!(
+        matches!(r.outcome.baseline, BaselineStatus::NoBaseline { .. }),
+        "{text}"
+    );
+    assert!(!r.passed(), "{text}");
+    assert!(
+        text.contains("c=1: 2 of 8 requests failed (25%), allowed 0% (e.g. HTTP 503"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "gate: FAIL"), "{text}");
+
+    let mut lenient = plain_spec(8);
+    lenient.gate.max_failure_rate = 0.3;
+    let r = sweep_on(
+        failing(Behaviour::Unavailable, 2),
+        &lenient,
+        &options(golden.path(), &out, false),
+    );
+    let text = r.render();
+    assert!(r.passed(), "{text}");
+    assert!(text.contains("within the allowed 30%"), "{text}");
+}
+
+#[test]
+fn warm_up_failures_are_reported_and_a_dead_warm_up_stops_the_sweep() {
+    let _g = serial();
+    let golden = tempfile::tempdir().unwrap();
+    let out = golden.path().join("out");
+    let mut spec = plain_spec(4);
+    spec.warmup = Some(3);
+    // The first request (a warm-up one) fails; the measured ones all succeed.
+    let r = sweep_on(
+        failing(Behaviour::Unavailable, 1),
+        &spec,
+        &options(golden.path(), &out, false),
+    );
+    let text = r.render();
+    assert!(r.passed(), "{text}");
+    assert_eq!(
+        r.warmups
+            .iter()
+            .map(|w| (w.concurrency, w.sent, w.failed))
+            .collect::<Vec<_>>(),
+        [(1, 3, 1), (2, 3, 0)]
+    );
+    assert!(
+        text.contains("warm-up before c=1 (repeat 1): 1 of 3 requests failed (e.g. HTTP 503"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.output("json").unwrap()).unwrap()).unwrap();
+    assert_eq!(json["warmups"][0]["failed"], 1);
+
+    // Every warm-up request fails: the sweep stops with the reason, measuring nothing.
+    let err = runtime().block_on(async {
+        let server = SimServer::start(
+            ([127, 0, 0, 1], 0).into(),
+            failing(Behaviour::Unavailable, 0),
+        )
+        .await
+        .unwrap();
+        let r = run_at(
+            &spec,
+            &sim_target(),
+            &server.base_url(),
+            &options(golden.path(), &out, false),
+        )
+        .await;
+        server.shutdown().await;
+        r.map(|r| r.render()).unwrap_err()
+    });
+    assert!(
+        err.contains(
+            "every warm-up request before c=1 (repeat 1 of 1) failed (3 of 3), e.g. HTTP 503"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn slo_limits_and_goodput_on_the_simulated_engine() {
+    use eyetest::throughput::slo::{set, Value};
+    let _g = serial();
+    let golden = tempfile::tempdir().unwrap();
+    let out = golden.path().join("out");
+    let with_slo = |pairs: &[(&str, f64)]| {
+        let mut spec = plain_spec(8);
+        for (k, v) in pairs {
+            set(&mut spec.slo, k, Value::Num(*v)).unwrap();
+        }
+        spec
+    };
+    // TTFT is 15 ms, an answer 15 + 5 x 2 = 25 ms.
+    let generous = with_slo(&[
+        ("ttft_p99_ms", 5_000.0),
+        ("e2e_p50_ms", 5_000.0),
+        ("images_per_s_min", 0.01),
+        ("goodput_e2e_ms", 5_000.0),
+        ("goodput_min", 0.9),
+    ]);
+    let r = sweep_on(
+        engine(1.0, 0.0, 1),
+        &generous,
+        &options(golden.path(), &out, false),
+    );
+    let text = r.render();
+    assert!(r.passed(), "{text}");
+    assert!(text.contains("slo: PASS"), "{text}");
+    for p in &r.pooled {
+        let g = p.goodput.unwrap();
+        assert_eq!((g.good, g.fraction), (8, 1.0), "{text}");
+    }
+    assert!(text.contains("goodput") && text.contains("100%"), "{text}");
+
+    let strict = with_slo(&[
+        ("ttft_p99_ms", 1.0),
+        ("goodput_e2e_ms", 1.0),
+        ("goodput_min", 0.5),
+    ]);
+    let r = sweep_on(
+        engine(1.0, 0.0, 1),
+        &strict,
+        &options(golden.path(), &out, false),
+    );
+    let text = r.render();
+    assert!(!r.passed(), "{text}");
+    assert!(text.contains("c=2: SLO TTFT p99 (all repeats) "), "{text}");
+    assert!(text.contains("limit 1.00 ms: FAIL"), "{text}");
+    assert!(
+        text.contains("c=1: SLO goodput share 0%, floor 50%: FAIL"),
+        "{text}"
+    );
+    assert!(text.contains("slo: FAIL"), "{text}");
+    // The relative gate has nothing against it: SLOs fail on their own.
+    assert!(r.outcome.passed, "{text}");
 }

@@ -38,6 +38,10 @@ pub struct ChartPoint {
     /// Min and max over repeats, drawn as a whisker so the reader sees the noise the gate
     /// saw; `None` for a single repeat.
     pub range: Option<(f64, f64)>,
+    /// Requests sent and failed over the repeats: a level with failures says so on its
+    /// bar, and one where all failed is labelled instead of drawn as an empty slot.
+    pub requests: usize,
+    pub failed: usize,
 }
 
 impl ChartSeries {
@@ -50,17 +54,19 @@ impl ChartSeries {
         let points = levels
             .into_iter()
             .filter_map(|c| {
-                let v: Vec<f64> = metrics
-                    .iter()
-                    .filter(|m| m.concurrency == c)
-                    .map(|m| m.images_per_s)
-                    .collect();
+                let reps: Vec<&LevelMetrics> =
+                    metrics.iter().filter(|m| m.concurrency == c).collect();
+                let v: Vec<f64> = reps.iter().map(|m| m.images_per_s).collect();
+                let failed: usize = reps.iter().map(|m| m.failed).sum();
+                let requests = failed + reps.iter().map(|m| m.completed).sum::<usize>();
                 let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 Some(ChartPoint {
                     concurrency: c,
                     value: median(&v)?,
                     range: (v.len() > 1).then_some((lo, hi)),
+                    requests,
+                    failed,
                 })
             })
             .collect();
@@ -228,10 +234,12 @@ fn draw(
                 BLACK.stroke_width(1),
             ))
         }))?;
+        let fail_style = value_style.clone().color(&RGBColor(0xC0, 0x00, 0x00));
         chart.draw_series(placed.iter().map(|&(x, p)| {
             let y = p.range.map_or(p.value, |(_, hi)| hi.max(p.value));
-            EmptyElement::at((x, y))
-                + Text::new(trim_number(&sig3(p.value)), (0, -3), value_style.clone())
+            let (text, style) = point_label(p);
+            let style = if style { &fail_style } else { &value_style };
+            EmptyElement::at((x, y)) + Text::new(text, (0, -3), style.clone())
         }))?;
     }
 
@@ -246,6 +254,21 @@ fn draw(
     }
     root.present()?;
     Ok(())
+}
+
+/// A bar's label and whether it reports failures (drawn in red): `0.79`,
+/// `0.79 (3 failed)`, or `all 16 failed` where nothing was measured.
+fn point_label(p: &ChartPoint) -> (String, bool) {
+    if p.requests > 0 && p.failed == p.requests {
+        (format!("all {} failed", p.failed), true)
+    } else if p.failed > 0 {
+        (
+            format!("{} ({} failed)", trim_number(&sig3(p.value)), p.failed),
+            true,
+        )
+    } else {
+        (trim_number(&sig3(p.value)), false)
+    }
 }
 
 /// "0.790" -> "0.79", "6.00" -> "6": on a bar, trailing zeros are noise.
@@ -268,6 +291,8 @@ mod tests {
                     concurrency: c,
                     value: v,
                     range: Some((v * 0.97, v * 1.02)),
+                    requests: 64,
+                    failed: 0,
                 })
                 .collect()
         };
@@ -343,16 +368,37 @@ mod tests {
         assert!(svg.contains("nothing"));
         let one = vec![ChartSeries {
             name: "sim (no GPU)".into(),
-            points: vec![ChartPoint {
-                concurrency: 1,
-                value: 3.0,
-                range: None,
-            }],
+            points: vec![
+                ChartPoint {
+                    concurrency: 1,
+                    value: 3.0,
+                    range: None,
+                    requests: 8,
+                    failed: 0,
+                },
+                ChartPoint {
+                    concurrency: 2,
+                    value: 4.0,
+                    range: None,
+                    requests: 8,
+                    failed: 2,
+                },
+                ChartPoint {
+                    concurrency: 4,
+                    value: 0.0,
+                    range: None,
+                    requests: 8,
+                    failed: 8,
+                },
+            ],
         }];
         let svg = render_svg("one", &one).unwrap();
         let t = texts(&svg);
         assert!(
-            t.contains(&"sim (no GPU)".to_string()) && t.contains(&"3".to_string()),
+            t.contains(&"sim (no GPU)".to_string())
+                && t.contains(&"3".to_string())
+                && t.contains(&"4 (2 failed)".to_string())
+                && t.contains(&"all 8 failed".to_string()),
             "{t:?}"
         );
     }

@@ -49,10 +49,14 @@ pub const HEADER: &[&str] = &[
     "output_len_mean",
     "usage_missing",
     "timestamp",
+    "status",
+    "goodput_fraction",
+    "goodput_per_s",
 ];
 
 /// One level of one repeat, rendered to cells. Unmeasured values are empty cells, which
-/// pandas and spreadsheets read as missing, never as 0.
+/// pandas and spreadsheets read as missing, never as 0. `status` is the level's gate
+/// verdict (`ok`, `FAIL`, `ALL FAILED`), the same on every repeat's row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvRow(pub Vec<String>);
 
@@ -65,6 +69,7 @@ impl CsvRow {
         repeat: usize,
         m: &LevelMetrics,
         timestamp: &str,
+        status: &str,
     ) -> CsvRow {
         let f = |x: f64, d: usize| format!("{x:.d$}");
         let o = |x: Option<f64>, d: usize| x.map(|x| f(x, d)).unwrap_or_default();
@@ -103,6 +108,9 @@ impl CsvRow {
             o(m.output_len.map(|s| s.mean), 1),
             m.usage_missing.to_string(),
             timestamp.to_string(),
+            status.to_string(),
+            o(m.goodput.map(|g| g.fraction), 4),
+            o(m.goodput.map(|g| g.per_s), 4),
         ]);
         debug_assert_eq!(cells.len(), HEADER.len());
         CsvRow(cells)
@@ -179,7 +187,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/results.csv");
         let m = LevelMetrics::from_run(&run(2, 4, 2.0, 50, 11));
-        let row = CsvRow::new("llama-11b", &h100(), 0, &m, "2026-11-27T10:00:00Z");
+        let row = CsvRow::new("llama-11b", &h100(), 0, &m, "2026-11-27T10:00:00Z", "ok");
         append(&path, std::slice::from_ref(&row)).unwrap();
         append(&path, &[row.clone(), row]).unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -12,124 +12,17 @@
 //! (max - min) / median of the two samples; with a single repeat per side that is just
 //! `max_drop`, and the explanation says so.
 //!
-//! Absolute limits (`min_abs`, `max_ttft_ms`, `max_tpot_ms`, `max_e2e_ms`) need no
-//! baseline and are checked even when the comparison is skipped. Latency limits are
-//! goodput-style SLOs checked on a per-repeat percentile (`latency_at`, p99 by default, the
-//! tail users feel), taking the median over repeats so one bad repeat does not fail a run.
+//! This module is the statistics of one comparison; [`super::verdict`] applies it to a
+//! whole sweep (and imports this module, never the other way round), and
+//! [`super::config`] holds the `gate` table.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::mannwhitney::{mann_whitney_u, min_achievable_p, Alternative};
-use super::metrics::{median, Direction, Metric, Stats};
+use super::metrics::{median, Direction, Metric};
 use super::{percent, sig3};
 
-pub use super::verdict::{evaluate, BaselineStatus, GateOutcome, LevelVerdict, Mismatch};
-
-/// The `gate = { ... }` table of a throughput spec.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GateConfig {
-    pub metric: Metric,
-    /// Largest tolerated relative worsening of the median: `"5%"` or `0.05`.
-    #[serde(deserialize_with = "deserialize_fraction")]
-    pub max_drop: f64,
-    /// Absolute bound on the metric's median in its good direction: a floor for rates
-    /// (images/s >= min_abs), a ceiling for latencies.
-    pub min_abs: Option<f64>,
-    pub max_ttft_ms: Option<f64>,
-    pub max_tpot_ms: Option<f64>,
-    pub max_e2e_ms: Option<f64>,
-    /// Which per-repeat percentile the latency limits apply to.
-    pub latency_at: LatencyAt,
-    /// Significance level of the one-sided test.
-    pub alpha: f64,
-    /// Fail when there is no baseline for this fingerprint (for CI, where a missing
-    /// baseline means the gate silently stopped gating). Off by default so a laptop with a
-    /// different GPU can still run `cargo test`.
-    pub require_baseline: bool,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            metric: Metric::ImagesPerS,
-            max_drop: 0.05,
-            min_abs: None,
-            max_ttft_ms: None,
-            max_tpot_ms: None,
-            max_e2e_ms: None,
-            latency_at: LatencyAt::P99,
-            alpha: 0.05,
-            require_baseline: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LatencyAt {
-    P50,
-    P90,
-    #[default]
-    P99,
-}
-
-impl LatencyAt {
-    pub(crate) fn pick(self, s: &Stats) -> f64 {
-        match self {
-            LatencyAt::P50 => s.p50,
-            LatencyAt::P90 => s.p90,
-            LatencyAt::P99 => s.p99,
-        }
-    }
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            LatencyAt::P50 => "p50",
-            LatencyAt::P90 => "p90",
-            LatencyAt::P99 => "p99",
-        }
-    }
-}
-
-/// `"5%"`, `"0.05"` or `0.05`. A bare number of 1 or more is refused: `5` almost always
-/// means 5%, and reading it as 500% would switch the gate off.
-pub fn parse_fraction(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let v = if let Some(p) = t.strip_suffix('%') {
-        p.trim().parse::<f64>().map(|v| v / 100.0)
-    } else {
-        t.parse::<f64>()
-    }
-    .map_err(|_| format!("expected a fraction like \"5%\" or 0.05, got {s:?}"))?;
-    check_fraction(v, !t.ends_with('%'))
-}
-
-fn check_fraction(v: f64, bare: bool) -> Result<f64, String> {
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("max_drop must be a non-negative fraction, got {v}"));
-    }
-    if bare && v >= 1.0 {
-        return Err(format!(
-            "max_drop = {v} reads as {}; write \"{v}%\" for {v} percent, or a fraction like 0.05",
-            percent(v)
-        ));
-    }
-    Ok(v)
-}
-
-fn deserialize_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Str(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Num(v) => check_fraction(v, true),
-        Raw::Str(s) => parse_fraction(&s),
-    }
-    .map_err(serde::de::Error::custom)
-}
+pub use super::config::{parse_fraction, GateConfig, LatencyAt};
 
 /// How the gate decided whether a worse median is a real regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,31 +301,5 @@ mod tests {
         );
         let c = compare(&config, 1, &faster, &base).unwrap();
         assert!(!c.regression && c.improved, "{}", c.line());
-    }
-
-    #[test]
-    fn fractions_parse_both_ways() {
-        assert_eq!(parse_fraction("5%").unwrap(), 0.05);
-        assert_eq!(parse_fraction(" 2.5 % ").unwrap(), 0.025);
-        assert_eq!(parse_fraction("0.05").unwrap(), 0.05);
-        assert!(parse_fraction("5").unwrap_err().contains("\"5%\""));
-        assert!(parse_fraction("-1%").is_err());
-        assert!(parse_fraction("five").is_err());
-        #[derive(Deserialize)]
-        struct Spec {
-            gate: GateConfig,
-        }
-        let g: Spec =
-            toml::from_str(r#"gate = { metric = "images_per_s", max_drop = "5%" }"#).unwrap();
-        assert_eq!(g.gate, cfg());
-        let g: Spec =
-            toml::from_str("gate = { metric = \"ttft_p99\", max_drop = 0.1, max_ttft_ms = 500 }")
-                .unwrap();
-        assert_eq!(
-            (g.gate.metric, g.gate.max_drop, g.gate.max_ttft_ms),
-            (Metric::TtftP99, 0.1, Some(500.0))
-        );
-        assert!(toml::from_str::<Spec>("gate = { max_drop = 5 }").is_err());
-        assert!(toml::from_str::<Spec>("gate = { max_dorp = 0.1 }").is_err());
     }
 }

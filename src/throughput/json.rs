@@ -8,8 +8,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
-use super::gate::GateOutcome;
+use super::load::Warmup;
 use super::metrics::LevelMetrics;
+use super::slo::SloOutcome;
+use super::verdict::GateOutcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -22,13 +24,26 @@ pub struct Report {
     pub levels: Vec<ReportLevel>,
     /// `None` when the run was not gated (e.g. while recording a baseline).
     pub gate: Option<GateOutcome>,
+    /// `None` when the spec sets no SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloOutcome>,
+    /// Every warm-up phase, with its failures (warm-ups are not measured, but a failing
+    /// warm-up says the endpoint was struggling).
+    #[serde(default)]
+    pub warmups: Vec<Warmup>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportLevel {
     pub concurrency: usize,
+    /// The gate's verdict on the level: `ok`, `FAIL` or `ALL FAILED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// One entry per repeat, in repeat order.
     pub repeats: Vec<LevelMetrics>,
+    /// Every repeat merged (the SLOs' view of the level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled: Option<LevelMetrics>,
 }
 
 impl Report {
@@ -48,7 +63,9 @@ impl Report {
                 Some(l) => l.repeats.push(m.clone()),
                 None => levels.push(ReportLevel {
                     concurrency: m.concurrency,
+                    status: None,
                     repeats: vec![m.clone()],
+                    pooled: None,
                 }),
             }
         }
@@ -62,6 +79,8 @@ impl Report {
             fingerprint,
             levels,
             gate,
+            slo: None,
+            warmups: Vec::new(),
         }
     }
 
@@ -83,8 +102,9 @@ impl Report {
 mod tests {
     use super::*;
     use crate::throughput::baseline::BaselineLookup;
-    use crate::throughput::gate::{evaluate, GateConfig};
+    use crate::throughput::config::GateConfig;
     use crate::throughput::test_support::{h100, run};
+    use crate::throughput::verdict::evaluate;
 
     #[test]
     fn report_round_trips_with_gate() {

@@ -12,6 +12,8 @@
 //! - Streaming timings come from the client ([`crate::backend::Timing`]): a monotonic clock
 //!   taken just before the request is sent, and each SSE event stamped when its network
 //!   chunk arrived.
+//! - Every finished request goes straight into the level's histograms
+//!   ([`super::recorder`]) and is dropped: memory does not grow with the number of requests.
 //! - Retries are off: a retried request would hide a failure and stretch its latency; a
 //!   failure is counted, with its error, and never averaged in.
 //!
@@ -21,13 +23,18 @@
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::sample::{LevelRun, Sample};
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{ErrorCount, LevelMetrics};
+use super::recorder::Recorder;
+use super::recorder::{GoodputLimits, LevelRecord};
+use super::sample::Sample;
 use super::spec::ImageSource;
 use crate::backend::openai::{request_body, OpenAiClient};
 use crate::backend::{ChatRequest, ImageData};
@@ -242,7 +249,7 @@ impl Progress {
 }
 
 /// Levels, requests per level, warm-up and repeats of one sweep.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SweepPlan {
     /// (concurrency, measured requests) per level, in run order.
     pub levels: Vec<(usize, usize)>,
@@ -250,18 +257,46 @@ pub struct SweepPlan {
     /// open and the engine has warmed up before the clock starts.
     pub warmup: Option<usize>,
     pub repeats: usize,
+    /// Per-request goodput limits, checked as each request ends.
+    pub goodput: Option<GoodputLimits>,
+}
+
+/// The warm-up before one level of one repeat: unmeasured, but its failures are reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub repeat: usize,
+    pub concurrency: usize,
+    pub sent: usize,
+    pub failed: usize,
+    /// Distinct errors, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorCount>,
+}
+
+/// What a sweep measured.
+#[derive(Debug, Clone, Default)]
+pub struct SweepResult {
+    /// One entry per level and repeat, in run order.
+    pub runs: Vec<LevelMetrics>,
+    /// One entry per level, every repeat merged (histograms add exactly): what absolute
+    /// SLOs are checked on.
+    pub pooled: Vec<LevelMetrics>,
+    pub warmups: Vec<Warmup>,
 }
 
 /// Runs every level of every repeat, repeats outermost: a slow drift of the machine then
 /// spreads over all levels instead of landing on one, which keeps repeats independent.
-/// Returns one [`LevelRun`] per level and repeat, in run order.
+/// Each level's histograms become metrics as soon as it ends, so memory does not grow with
+/// the requests. `Err` when a warm-up failed entirely: the endpoint is not answering, and
+/// measuring it would only record failures.
 pub async fn sweep(
     client: &OpenAiClient,
     workload: &Arc<Workload>,
     plan: &SweepPlan,
     progress: &Progress,
-) -> Vec<LevelRun> {
-    let mut runs = Vec::with_capacity(plan.levels.len() * plan.repeats);
+) -> Result<SweepResult, String> {
+    let mut out = SweepResult::default();
+    let mut pooled: Vec<(usize, Duration, Recorder)> = Vec::new();
     for repeat in 0..plan.repeats {
         for &(c, requests) in &plan.levels {
             let warmup = plan.warmup.unwrap_or(c);
@@ -273,7 +308,29 @@ pub async fn sweep(
                     requests: warmup,
                     warmup: true,
                 });
-                run_level(client, workload, c, warmup, progress).await;
+                let w = run_level_with(client, workload, c, warmup, None, progress).await;
+                let r = &w.recorder;
+                let record = Warmup {
+                    repeat,
+                    concurrency: c,
+                    sent: (r.completed + r.failed) as usize,
+                    failed: r.failed as usize,
+                    errors: r.sorted_errors(),
+                };
+                if record.sent > 0 && record.failed == record.sent {
+                    return Err(format!(
+                        "every warm-up request before c={c} (repeat {} of {}) failed ({} of {}), e.g. {}; the sweep stopped, since measuring would only record failures: check that the endpoint answers",
+                        repeat + 1,
+                        plan.repeats,
+                        record.failed,
+                        record.sent,
+                        record
+                            .errors
+                            .first()
+                            .map_or("unknown error", |e| e.message.as_str())
+                    ));
+                }
+                out.warmups.push(record);
             }
             progress.emit(ProgressEvent::Phase {
                 repeat,
@@ -282,10 +339,31 @@ pub async fn sweep(
                 requests,
                 warmup: false,
             });
-            runs.push(run_level(client, workload, c, requests, progress).await);
+            let run = run_level_with(
+                client,
+                workload,
+                c,
+                requests,
+                plan.goodput.clone(),
+                progress,
+            )
+            .await;
+            out.runs.push(LevelMetrics::from_run(&run));
+            match pooled.iter_mut().find(|p| p.0 == c) {
+                Some(p) => {
+                    p.1 += run.wall;
+                    p.2.merge(&run.recorder);
+                }
+                None => pooled.push((c, run.wall, run.recorder)),
+            }
         }
     }
-    runs
+    pooled.sort_by_key(|p| p.0);
+    out.pooled = pooled
+        .iter()
+        .map(|(c, wall, r)| LevelMetrics::from_recorder(*c, *wall, r))
+        .collect();
+    Ok(out)
 }
 
 /// Sends `requests` requests with `concurrency` in flight and times each.
@@ -295,8 +373,23 @@ pub async fn run_level(
     concurrency: usize,
     requests: usize,
     progress: &Progress,
-) -> LevelRun {
+) -> LevelRecord {
+    run_level_with(client, workload, concurrency, requests, None, progress).await
+}
+
+/// [`run_level`], counting goodput against `goodput`'s per-request limits.
+pub async fn run_level_with(
+    client: &OpenAiClient,
+    workload: &Arc<Workload>,
+    concurrency: usize,
+    requests: usize,
+    goodput: Option<GoodputLimits>,
+    progress: &Progress,
+) -> LevelRecord {
     let next = Arc::new(AtomicUsize::new(0));
+    // One recorder for all workers: a lock per finished request is nothing next to an HTTP
+    // exchange, and per-worker histograms would cost a thousand times the memory at c=1000.
+    let recorder = Arc::new(Mutex::new(Recorder::new(goodput)));
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency.clamp(1, requests.max(1)))
         .map(|_| {
@@ -306,41 +399,45 @@ pub async fn run_level(
                 next.clone(),
                 requests,
                 start,
+                recorder.clone(),
                 progress.clone(),
             ))
         })
         .collect();
-    let mut samples = Vec::with_capacity(requests);
     let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    let mut lost = Vec::new();
     for w in workers {
         match w.await {
             Ok(out) => {
-                samples.extend(out.samples);
                 first = min_opt(first, out.first_send);
                 last = max_opt(last, out.last_done);
             }
-            // A worker can only die by a panic in the client: its requests are lost, and the
-            // count of samples says so.
-            Err(e) => samples.push(Sample {
+            // A worker can only die by a panic in the client: the request it was sending is
+            // counted as failed, so the counts still add up.
+            Err(e) => lost.push(Sample {
                 ok: false,
                 error: Some(format!("load generator worker failed: {e}")),
                 ..Default::default()
             }),
         }
     }
+    let mut recorder = match Arc::try_unwrap(recorder) {
+        Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => shared.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    };
+    lost.iter().for_each(|s| recorder.record(s));
     let wall = match (first, last) {
         (Some(f), Some(l)) => l.saturating_duration_since(f),
         _ => Duration::ZERO,
     };
-    LevelRun {
+    LevelRecord {
         concurrency,
         wall,
-        samples,
+        recorder,
     }
 }
 
 struct WorkerOut {
-    samples: Vec<Sample>,
     first_send: Option<Instant>,
     last_done: Option<Instant>,
 }
@@ -351,10 +448,10 @@ async fn worker(
     next: Arc<AtomicUsize>,
     total: usize,
     level_start: Instant,
+    recorder: Arc<Mutex<Recorder>>,
     progress: Progress,
 ) -> WorkerOut {
     let mut out = WorkerOut {
-        samples: Vec::new(),
         first_send: None,
         last_done: None,
     };
@@ -390,7 +487,10 @@ async fn worker(
             },
         };
         progress.emit(ProgressEvent::Request { ok: sample.ok });
-        out.samples.push(sample);
+        recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&sample);
     }
 }
 

@@ -1,64 +1,19 @@
 //! Per-level metrics with the meanings of vLLM's serving benchmark
 //! (`benchmarks/benchmark_serving.py`), so numbers can be set side by side with it.
 //!
-//! Percentiles are exact nearest-rank over the sorted values rather than hdrhistogram
-//! estimates. A level rarely holds more than a few hundred thousand values (ITL gaps are the
-//! largest set), which sorts in milliseconds; exact values avoid hdrhistogram's quantisation
-//! (3 significant figures turns 1234.5 ms into 1234 or 1235 depending on bucket edges), keep
-//! hand-computed test answers exact, and make a recorded run reproduce the same report bit for
-//! bit. Nearest-rank (the smallest value with at least p% of values at or below it) always
-//! returns a value that was observed, which is what people expect of "p99 latency".
+//! A level's latencies come from the load generator's histograms ([`super::recorder`]):
+//! memory stays flat however long a run is, and repeats merge exactly. Percentiles are
+//! nearest-rank (the smallest value with at least p% of values at or below it, what people
+//! expect of "p99 latency") to 3 significant digits; means, minima, maxima and counts are
+//! exact. [`Stats::from_values`] computes exact nearest-rank statistics of a small set.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::sample::LevelRun;
+use super::recorder::{Recorded, Recorder};
 
-/// Summary of a set of values (milliseconds for latencies, tokens for lengths).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Stats {
-    /// `None` for an empty set, so an absent measurement never shows up as NaN or 0 in a
-    /// report or a baseline. Non-finite values are dropped: they can only come from a bug
-    /// upstream, and one NaN would poison the sort and every percentile.
-    pub fn from_values(values: impl IntoIterator<Item = f64>) -> Option<Stats> {
-        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        Some(Stats {
-            mean,
-            p50: nearest_rank(&v, 50.0),
-            p90: nearest_rank(&v, 90.0),
-            p99: nearest_rank(&v, 99.0),
-            min: v[0],
-            max: v[v.len() - 1],
-        })
-    }
-
-    /// Durations in milliseconds: the unit serving benchmarks report latencies in.
-    pub fn from_durations<'a>(values: impl IntoIterator<Item = &'a Duration>) -> Option<Stats> {
-        Self::from_values(values.into_iter().map(ms))
-    }
-}
-
-/// Nearest-rank percentile of sorted, non-empty `v`.
-pub fn nearest_rank(v: &[f64], p: f64) -> f64 {
-    debug_assert!(!v.is_empty());
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
+pub use super::stats::{nearest_rank, ErrorCount, Stats};
 
 /// The median as statisticians define it (mean of the two middle values for an even count).
 /// Used for comparing repeats, where n is tiny and nearest-rank would throw half the
@@ -75,10 +30,6 @@ pub fn median(values: &[f64]) -> Option<f64> {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     })
-}
-
-fn ms(d: &Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// Everything measured at one concurrency level of one repeat.
@@ -114,79 +65,72 @@ pub struct LevelMetrics {
     /// so a report says why without listing every request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorCount>,
+    /// Present when the spec sets per-request goodput limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<Goodput>,
 }
 
-/// One distinct error message and how many failed requests gave it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorCount {
-    pub message: String,
-    pub count: usize,
+/// Goodput of a level: requests that met every per-request SLO (vLLM's `--goodput`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    pub good: usize,
+    /// Good requests over all requests sent (failed ones count as not good).
+    pub fraction: f64,
+    /// Good requests per second of wall time.
+    pub per_s: f64,
 }
 
 impl LevelMetrics {
     /// Rates divide by the run's wall time (first send -> last completion). A zero wall time
     /// can only come from an empty or broken run; rates are then 0 rather than infinite.
-    pub fn from_run(run: &LevelRun) -> LevelMetrics {
-        let ok: Vec<_> = run.samples.iter().filter(|s| s.ok).collect();
-        let completed = ok.len();
-        let failed = run.samples.len() - completed;
-        let wall_s = run.wall.as_secs_f64();
-        let rate = |n: f64| if wall_s > 0.0 { n / wall_s } else { 0.0 };
+    pub fn from_run(run: &(impl Recorded + ?Sized)) -> LevelMetrics {
+        let run = run.to_record();
+        Self::from_recorder(run.concurrency, run.wall, &run.recorder)
+    }
 
-        let with_usage: Vec<_> = ok.iter().filter(|s| s.output_tokens.is_some()).collect();
-        let usage_missing = completed - with_usage.len();
-        let out_tokens: u64 = with_usage.iter().filter_map(|s| s.output_tokens).sum();
-        let prompt_tokens: u64 = with_usage.iter().filter_map(|s| s.prompt_tokens).sum();
-        let (output_tokens_per_s, total_tokens_per_s) = if with_usage.is_empty() {
+    /// Metrics of `r`, measured over `wall` (for repeats merged, the sum of their walls).
+    pub fn from_recorder(concurrency: usize, wall: Duration, r: &Recorder) -> LevelMetrics {
+        let completed = r.completed as usize;
+        let wall_s = wall.as_secs_f64();
+        let rate = |n: f64| if wall_s > 0.0 { n / wall_s } else { 0.0 };
+        let with_usage = r.completed - r.usage_missing;
+        let (output_tokens_per_s, total_tokens_per_s) = if with_usage == 0 {
             (None, None)
         } else {
             (
-                Some(rate(out_tokens as f64)),
-                Some(rate((out_tokens + prompt_tokens) as f64)),
+                Some(rate(r.output_tokens as f64)),
+                Some(rate((r.output_tokens + r.prompt_tokens) as f64)),
             )
         };
-
-        // TPOT excludes the first token (its time is TTFT) and needs at least two tokens.
-        let tpot = ok.iter().filter_map(|s| {
-            let (ttft, n) = (s.ttft?, s.output_tokens?);
-            (n > 1).then(|| ms(&s.e2e.saturating_sub(ttft)) / (n - 1) as f64)
+        let total = r.completed + r.failed;
+        let goodput = r.goodput.as_ref().map(|_| Goodput {
+            good: r.good as usize,
+            fraction: if total > 0 {
+                r.good as f64 / total as f64
+            } else {
+                0.0
+            },
+            per_s: rate(r.good as f64),
         });
-
-        let mut errors: Vec<ErrorCount> = Vec::new();
-        for s in run.samples.iter().filter(|s| !s.ok) {
-            let message = s.error.clone().unwrap_or_else(|| "unknown error".into());
-            match errors.iter_mut().find(|e| e.message == message) {
-                Some(e) => e.count += 1,
-                None => errors.push(ErrorCount { message, count: 1 }),
-            }
-        }
-        errors.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then_with(|| a.message.cmp(&b.message))
-        });
-
         LevelMetrics {
-            concurrency: run.concurrency,
+            concurrency,
             completed,
-            failed,
+            failed: r.failed as usize,
             wall_s,
             requests_per_s: rate(completed as f64),
             images_per_s: rate(completed as f64),
             output_tokens_per_s,
             total_tokens_per_s,
-            ttft_ms: Stats::from_durations(ok.iter().filter_map(|s| s.ttft.as_ref())),
-            tpot_ms: Stats::from_values(tpot),
-            itl_ms: Stats::from_durations(ok.iter().flat_map(|s| s.itl.iter())),
-            e2e_ms: Stats::from_durations(ok.iter().map(|s| &s.e2e)),
-            queued_ms: Stats::from_durations(ok.iter().map(|s| &s.queued)),
-            output_len: Stats::from_values(
-                with_usage
-                    .iter()
-                    .filter_map(|s| s.output_tokens.map(|n| n as f64)),
-            ),
-            usage_missing,
-            errors,
+            ttft_ms: r.ttft.stats_ms(),
+            // TPOT excludes the first token (its time is TTFT) and needs two tokens or more.
+            tpot_ms: r.tpot.stats_ms(),
+            itl_ms: r.itl.stats_ms(),
+            e2e_ms: r.e2e.stats_ms(),
+            queued_ms: r.queued.stats_ms(),
+            output_len: r.output_len.stats(),
+            usage_missing: r.usage_missing as usize,
+            errors: r.sorted_errors(),
+            goodput,
         }
     }
 }
@@ -318,7 +262,7 @@ impl Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::throughput::sample::Sample;
+    use crate::throughput::sample::{LevelRun, Sample};
 
     fn d(ms: u64) -> Duration {
         Duration::from_millis(ms)

@@ -1,14 +1,20 @@
-//! The measurement-independent core of throughput specs: turn the load generator's
-//! [`Sample`]s into serving-benchmark metrics, key them by a hardware [`Fingerprint`],
-//! keep per-fingerprint [`Baseline`]s in `golden/`, gate regressions with a noise-aware
-//! test, and write CSV, SVG chart and JSON reports.
+//! Throughput specs: sweep an endpoint, turn the load generator's histograms into
+//! serving-benchmark metrics, key them by a hardware [`Fingerprint`], keep per-fingerprint
+//! [`Baseline`]s in `golden/`, gate regressions with a noise-aware test and absolute SLOs,
+//! and export CSV, JSON, SVG chart and table.
 //!
-//! Data flow: `LevelRun` (per repeat, per concurrency) -> [`LevelMetrics::from_run`] ->
-//! [`gate::evaluate`] against [`baseline::find_for`] -> [`csv`], [`chart`], [`json`].
+//! Data flow, each step using only the ones after it in this list's reverse:
+//! [`spec`] -> [`endpoint`] (the target seam) -> [`load`] (requests -> [`recorder`]
+//! histograms -> [`LevelMetrics`]) -> [`verdict`] (uses [`gate`], [`config`], [`baseline`])
+//! and [`slo`] -> [`export`] ([`csv`], [`json`], [`chart`], [`table`]). [`run`] strings them
+//! together for the harness and `eyetest bench`.
 
 pub mod baseline;
 pub mod chart;
+pub mod config;
 pub mod csv;
+pub mod endpoint;
+pub mod export;
 pub mod fingerprint;
 pub mod gate;
 pub mod harness;
@@ -17,17 +23,25 @@ pub mod load;
 pub mod mannwhitney;
 pub mod metrics;
 pub mod probe;
+pub mod recorder;
+pub mod report;
 pub mod run;
 pub mod sample;
+pub mod slo;
 pub mod spec;
+pub mod stats;
 pub mod table;
+pub mod time;
 pub mod verdict;
 
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
+pub use config::GateConfig;
 pub use fingerprint::{detect_gpus, Fingerprint, GpuInfo};
-pub use gate::{GateConfig, GateOutcome};
 pub use metrics::{Direction, LevelMetrics, Metric, Stats};
+pub use recorder::LevelRecord;
+pub use recorder::Recorder;
 pub use sample::{LevelRun, Sample};
+pub use verdict::GateOutcome;
 
 /// Numbers in prose: three significant digits ("0.391", "45.2", "812", "1235"), enough to
 /// see a 1% change and short enough to read in a CI log.
@@ -104,6 +118,7 @@ pub(crate) mod test_support {
             output_len: Some(stats(512.0)),
             usage_missing: 0,
             errors: vec![],
+            goodput: None,
         }
     }
 

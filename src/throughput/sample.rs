@@ -34,7 +34,9 @@ pub struct Sample {
     pub output_tokens: Option<u64>,
 }
 
-/// All requests at one concurrency level of one repeat.
+/// All requests at one concurrency level of one repeat, kept one by one: for tests and
+/// tools that want every sample. The load generator itself produces a
+/// [`super::recorder::LevelRecord`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LevelRun {
     pub concurrency: usize,

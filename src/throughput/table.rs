@@ -2,7 +2,8 @@
 //! over repeats (the value the gate compares), requests summed over repeats.
 
 use super::metrics::{median, LevelMetrics, Stats};
-use super::sig3;
+use super::verdict::GateOutcome;
+use super::{percent, sig3};
 
 const HEADER: [&str; 11] = [
     "c",
@@ -19,12 +20,23 @@ const HEADER: [&str; 11] = [
 ];
 
 /// Renders `metrics` (every repeat of every level, any order) as an aligned text table.
-/// Latencies are in ms; "-" marks a value no repeat measured.
-pub fn level_table(metrics: &[LevelMetrics]) -> String {
+/// Latencies are in ms; "-" marks a value no repeat measured. With the gate's `outcome`, a
+/// last column says each level's verdict (`ok`, `FAIL`, `ALL FAILED`), so a level where
+/// requests failed is marked on its own row; a goodput column appears when the spec
+/// defines goodput (median share of good requests over repeats).
+pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> String {
     let mut levels: Vec<usize> = metrics.iter().map(|m| m.concurrency).collect();
     levels.sort_unstable();
     levels.dedup();
-    let mut rows: Vec<Vec<String>> = vec![HEADER.iter().map(|s| s.to_string()).collect()];
+    let goodput = metrics.iter().any(|m| m.goodput.is_some());
+    let mut header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
+    if goodput {
+        header.push("goodput".into());
+    }
+    if outcome.is_some() {
+        header.push("status".into());
+    }
+    let mut rows: Vec<Vec<String>> = vec![header];
     for c in levels {
         let reps: Vec<&LevelMetrics> = metrics.iter().filter(|m| m.concurrency == c).collect();
         let med = |f: &dyn Fn(&LevelMetrics) -> Option<f64>| -> String {
@@ -36,7 +48,7 @@ pub fn level_table(metrics: &[LevelMetrics]) -> String {
         };
         let ok: usize = reps.iter().map(|m| m.completed).sum();
         let failed: usize = reps.iter().map(|m| m.failed).sum();
-        rows.push(vec![
+        let mut row = vec![
             c.to_string(),
             format!("{ok}/{failed}"),
             med(&|m| Some(m.images_per_s)),
@@ -48,9 +60,20 @@ pub fn level_table(metrics: &[LevelMetrics]) -> String {
             stat(|m| &m.e2e_ms, |s| s.p50),
             stat(|m| &m.queued_ms, |s| s.p50),
             stat(|m| &m.output_len, |s| s.mean),
-        ]);
+        ];
+        if goodput {
+            let v: Vec<f64> = reps
+                .iter()
+                .filter_map(|m| m.goodput.map(|g| g.fraction))
+                .collect();
+            row.push(median(&v).map_or("-".into(), percent));
+        }
+        if let Some(o) = outcome {
+            row.push(o.level(c).map_or("-", |l| l.status()).to_string());
+        }
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..HEADER.len())
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -79,17 +102,45 @@ mod tests {
 
     #[test]
     fn one_row_per_level_with_medians() {
-        let t = level_table(&[
-            level(4, 2.0, 100.0),
-            level(1, 0.8, 50.0),
-            level(1, 0.7, 60.0),
-            level(1, 0.9, 55.0),
-        ]);
+        let t = level_table(
+            &[
+                level(4, 2.0, 100.0),
+                level(1, 0.8, 50.0),
+                level(1, 0.7, 60.0),
+                level(1, 0.9, 55.0),
+            ],
+            None,
+        );
         let rows: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
         assert_eq!(rows.len(), 4, "{t}");
         assert_eq!(rows[0][..3], ["c", "ok/failed", "img/s"], "{t}");
         // Three repeats at c=1: requests summed, images/s the median.
         assert_eq!(rows[2][..3], ["1", "192/0", "0.800"], "{t}");
         assert_eq!(rows[3][..3], ["4", "64/0", "2.00"], "{t}");
+    }
+
+    #[test]
+    fn failed_levels_are_marked() {
+        use crate::throughput::baseline::BaselineLookup;
+        use crate::throughput::config::GateConfig;
+        use crate::throughput::test_support::h100;
+        use crate::throughput::verdict::evaluate;
+        let mut dead = level(4, 0.0, 100.0);
+        (dead.completed, dead.failed) = (0, 64);
+        let mut some = level(2, 1.0, 100.0);
+        some.failed = 3;
+        let metrics = [level(1, 0.8, 50.0), some, dead];
+        let lookup = BaselineLookup::Missing {
+            expected: "k.toml".into(),
+            others: vec![],
+        };
+        let outcome = evaluate(&GateConfig::default(), &h100(), &metrics, &lookup);
+        let t = level_table(&metrics, Some(&outcome));
+        let last: Vec<&str> = t
+            .lines()
+            .map(|l| l.rsplit("  ").next().unwrap().trim())
+            .collect();
+        assert_eq!(last[0], "status", "{t}");
+        assert_eq!(last[2..], ["ok", "FAIL", "ALL FAILED"], "{t}");
     }
 }

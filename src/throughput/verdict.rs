@@ -1,18 +1,18 @@
 //! Applying the gate to a whole sweep: which baseline (if any) the run was compared with,
-//! one verdict per concurrency level, and the text a CI log shows. Split from [`gate`]
-//! (the statistics) so each reads on its own; users reach both through `gate::`.
-//!
-//! [`gate`]: super::gate
+//! one verdict per concurrency level (regression, absolute limits, failed requests), and
+//! the text a CI log shows. Uses [`super::gate`] (the statistics) and [`super::config`];
+//! neither uses this module.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, BaselineLookup};
+use super::config::GateConfig;
 use super::fingerprint::Fingerprint;
-use super::gate::{compare, Comparison, GateConfig};
+use super::gate::{compare, Comparison};
 use super::metrics::{median, Direction, LevelMetrics, Stats};
-use super::sig3;
+use super::{percent, sig3};
 
 /// What the run was compared against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,8 +44,34 @@ pub struct LevelVerdict {
     pub concurrency: usize,
     pub passed: bool,
     pub comparison: Option<Comparison>,
+    /// Requests sent and failed over all repeats.
+    #[serde(default)]
+    pub requests: usize,
+    #[serde(default)]
+    pub failed: usize,
+    /// Whether the failed requests stayed within `max_failure_rate` (and anything at all
+    /// succeeded). A run that breaks this may not become a baseline.
+    #[serde(default = "yes")]
+    pub failures_ok: bool,
     /// Human-readable, one check per line, each ending in its verdict.
     pub lines: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl LevelVerdict {
+    /// Short status for tables and CSV: `ok`, `FAIL` or `ALL FAILED`.
+    pub fn status(&self) -> &'static str {
+        if self.requests > 0 && self.failed == self.requests {
+            "ALL FAILED"
+        } else if self.passed {
+            "ok"
+        } else {
+            "FAIL"
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +82,15 @@ pub struct GateOutcome {
 }
 
 impl GateOutcome {
+    /// Whether every level's failures stayed within the limit.
+    pub fn failures_ok(&self) -> bool {
+        self.levels.iter().all(|l| l.failures_ok)
+    }
+
+    pub fn level(&self, concurrency: usize) -> Option<&LevelVerdict> {
+        self.levels.iter().find(|l| l.concurrency == concurrency)
+    }
+
     /// The whole explanation: what was compared against, then every level's lines.
     pub fn render(&self) -> String {
         let mut out = match &self.baseline {
@@ -240,17 +275,36 @@ fn evaluate_level(
     }
 
     let failed: usize = repeats.iter().map(|m| m.failed).sum();
+    let total: usize = repeats.iter().map(|m| m.failed + m.completed).sum();
+    let mut failures_ok = true;
     if failed > 0 {
-        let total: usize = repeats.iter().map(|m| m.failed + m.completed).sum();
-        let first = repeats
+        let example = repeats
             .iter()
             .flat_map(|m| &m.errors)
             .next()
-            .map(|e| e.message.as_str());
-        lines.push(format!(
-            "c={c}: note: {failed} of {total} requests failed{}",
-            first.map(|e| format!(" (e.g. {e})")).unwrap_or_default()
-        ));
+            .map(|e| format!(" (e.g. {})", e.message))
+            .unwrap_or_default();
+        let rate = failed as f64 / total as f64;
+        let allowed = config.max_failure_rate;
+        let line = if failed == total {
+            failures_ok = false;
+            format!("c={c}: every request failed ({failed} of {total}), nothing was measured{example}: FAIL")
+        } else if rate > allowed {
+            failures_ok = false;
+            format!(
+                "c={c}: {failed} of {total} requests failed ({}), allowed {}{example}: FAIL",
+                percent(rate),
+                percent(allowed)
+            )
+        } else {
+            format!(
+                "c={c}: {failed} of {total} requests failed ({}), within the allowed {}{example}: ok",
+                percent(rate),
+                percent(allowed)
+            )
+        };
+        passed &= failures_ok;
+        lines.push(line);
     }
     let missing: usize = repeats.iter().map(|m| m.usage_missing).sum();
     if missing > 0 {
@@ -263,6 +317,9 @@ fn evaluate_level(
         concurrency: c,
         passed,
         comparison,
+        requests: total,
+        failed,
+        failures_ok,
         lines,
     }
 }
@@ -270,7 +327,6 @@ fn evaluate_level(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::throughput::gate::GateConfig;
     use crate::throughput::test_support::{h100, level};
 
     fn cfg() -> GateConfig {

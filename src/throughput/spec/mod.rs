@@ -11,6 +11,7 @@
 //! ignore_eos = true
 //! concurrency = [1, 2, 4, 8, 16, 32]
 //! gate = { metric = "images_per_s", max_drop = "5%" }
+//! slo = { ttft_p99_ms = 500, failure_rate_max = "1%" }
 //! ```
 //!
 //! Every number is read as a signed integer so that `count = -1` gets a located message
@@ -20,7 +21,7 @@
 mod tests;
 mod validate;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,7 +29,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use self::validate::Validator;
-use super::gate::GateConfig;
+use super::config::GateConfig;
+use super::slo::Slo;
 use crate::diagnostic::InputErrors;
 use crate::target::ProjectConfig;
 
@@ -66,6 +68,9 @@ pub struct RawThroughput {
     pub stream: Option<bool>,
     pub test: Option<bool>,
     pub gate: Option<Spanned<GateConfig>>,
+    /// Absolute limits and goodput (see [`crate::throughput::slo`]); values keep their
+    /// spans so each bad one is reported where it is.
+    pub slo: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
 }
 
 /// `images = { random = {...} }` or `images = { files = [...] }`.
@@ -146,6 +151,8 @@ pub struct ThroughputSpec {
     /// `false`: only `eyetest bench` runs it, never `cargo test` (a full-size sweep).
     pub test: bool,
     pub gate: GateConfig,
+    /// Absolute SLOs and goodput limits; empty when the spec sets none.
+    pub slo: Slo,
 }
 
 impl ThroughputSpec {

@@ -1,6 +1,6 @@
 //! Checks of one `[[throughput]]` table, each problem reported at its span with a fix.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +13,9 @@ use super::{
 };
 use crate::diagnostic::{closest, InputError, InputErrors};
 use crate::target::ProjectConfig;
-use crate::throughput::gate::GateConfig;
+use crate::throughput::config::GateConfig;
 use crate::throughput::metrics::Metric;
+use crate::throughput::slo::{self, Slo};
 
 pub(super) struct Validator<'a> {
     pub(super) rel: &'a Path,
@@ -157,6 +158,11 @@ impl Validator<'_> {
         if let Some((g, span)) = &gate {
             self.gate(g, span.clone(), stream);
         }
+        let mut gate = gate.map(|g| g.0).unwrap_or_default();
+        let slo = self.slo(r.slo.as_ref(), stream, r.gate.as_ref());
+        if let Some(rate) = slo.failure_rate_max {
+            gate.max_failure_rate = rate;
+        }
         Some(ThroughputSpec {
             name,
             spec_id: spec_id.to_string(),
@@ -175,7 +181,8 @@ impl Validator<'_> {
             repeats: repeats?,
             stream,
             test: r.test.unwrap_or(true),
-            gate: gate.map(|g| g.0).unwrap_or_default(),
+            gate,
+            slo,
         })
     }
 
@@ -479,5 +486,63 @@ impl Validator<'_> {
                 "remove `stream = false`, or gate on images_per_s or e2e",
             );
         }
+    }
+
+    /// The `slo` table: every bad key or value reported at its value.
+    fn slo(
+        &mut self,
+        table: Option<&Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+        stream: bool,
+        gate: Option<&Spanned<GateConfig>>,
+    ) -> Slo {
+        let mut out = Slo::default();
+        let Some(table) = table else { return out };
+        for (key, value) in table.get_ref() {
+            let v = match value.get_ref() {
+                toml::Value::Integer(i) => slo::Value::Num(*i as f64),
+                toml::Value::Float(f) => slo::Value::Num(*f),
+                toml::Value::String(s) => slo::Value::Str(s),
+                other => {
+                    self.err(
+                        value.span(),
+                        format!("slo {key} must be a number, got a {}", other.type_str()),
+                        "write a limit like `ttft_p99_ms = 500`",
+                    );
+                    continue;
+                }
+            };
+            if let Err((message, help)) = slo::set(&mut out, key, v) {
+                self.err(value.span(), message, help);
+                continue;
+            }
+            let streamed_only = key.starts_with("ttft_")
+                || key.starts_with("tpot_")
+                || key.starts_with("itl_")
+                || key == "goodput_ttft_ms";
+            if streamed_only && !stream {
+                self.err(
+                    value.span(),
+                    format!("slo {key} needs a streamed answer (TTFT, TPOT and ITL are measured on the stream), but `stream = false`"),
+                    "remove `stream = false`, or limit e2e instead",
+                );
+            }
+            if key == "failure_rate_max" {
+                if let Some(g) = gate.filter(|g| g.get_ref().max_failure_rate > 0.0) {
+                    self.err(
+                        g.span(),
+                        "the failure limit is set twice: gate max_failure_rate and slo failure_rate_max".into(),
+                        "keep one of them (they are the same check)",
+                    );
+                }
+            }
+        }
+        if out.goodput_min.is_some() && out.goodput.is_none() {
+            self.err(
+                table.span(),
+                "slo goodput_min needs per-request limits to count good requests".into(),
+                "add goodput_ttft_ms, goodput_tpot_ms or goodput_e2e_ms (vLLM's --goodput)",
+            );
+        }
+        out
     }
 }

@@ -1,0 +1,203 @@
+//! Every output of a throughput run behind one interface, one exporter per format (as
+//! hyperfine does): each takes the in-memory [`TrialReport`] and writes its file, and none
+//! reads back what another wrote.
+//!
+//! - [`CsvExporter`]: rows appended to `<out>/throughput.csv` in the study's format.
+//! - [`JsonExporter`]: `<out>/<spec id>/<name>@<target>.json`, everything measured.
+//! - [`ChartExporter`]: `<out>/<spec id>/<name>.svg` (`-simulated.svg` for simulated
+//!   engines), one series per target this process has measured for the sweep, so
+//!   `eyetest bench` over several targets sets them side by side.
+//! - [`TableExporter`]: `<out>/<spec id>/<name>@<target>.txt`, the table the terminal shows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::chart::{self, ChartSeries};
+use super::csv::{self, CsvRow};
+use super::fingerprint::slug;
+use super::json::Report;
+use super::probe;
+use super::report::TrialReport;
+use super::table::level_table;
+
+/// One output format.
+pub trait Exporter: Send + Sync {
+    /// Short name for messages: `csv`, `json`, `chart`, `table`.
+    fn format(&self) -> &'static str;
+    /// Writes `report` under `out`, returning the file written.
+    fn export(&self, report: &TrialReport, out: &Path) -> Result<PathBuf, String>;
+}
+
+/// The exporters a run uses unless told otherwise: all four.
+pub fn default_exporters() -> Vec<Arc<dyn Exporter>> {
+    vec![
+        Arc::new(CsvExporter),
+        Arc::new(JsonExporter),
+        Arc::new(ChartExporter::default()),
+        Arc::new(TableExporter),
+    ]
+}
+
+/// `<out>/<spec id segments>`, each slugged.
+pub fn spec_dir(out: &Path, spec_id: &str) -> PathBuf {
+    let mut dir = out.to_path_buf();
+    for seg in spec_id.split(['/', '\\']).filter(|s| !s.is_empty()) {
+        dir.push(slug(seg));
+    }
+    dir
+}
+
+fn per_target_file(r: &TrialReport, out: &Path, ext: &str) -> PathBuf {
+    spec_dir(out, &r.spec_id).join(format!("{}@{}.{ext}", slug(&r.throughput), slug(&r.target)))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    crate::results::write_atomic(path, bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub struct CsvExporter;
+
+impl Exporter for CsvExporter {
+    fn format(&self) -> &'static str {
+        "csv"
+    }
+
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+        let path = out.join("throughput.csv");
+        let mut repeat_of = std::collections::HashMap::new();
+        let rows: Vec<CsvRow> = r
+            .metrics
+            .iter()
+            .map(|m| {
+                let rep = repeat_of.entry(m.concurrency).or_insert(0usize);
+                *rep += 1;
+                let status = r.outcome.level(m.concurrency).map_or("", |l| l.status());
+                CsvRow::new(&r.target, &r.fingerprint, *rep, m, &r.created_at, status)
+            })
+            .collect();
+        csv::append(&path, &rows).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+pub struct JsonExporter;
+
+impl JsonExporter {
+    pub fn report(r: &TrialReport) -> Report {
+        let mut report = Report::new(
+            &r.spec_id,
+            &r.throughput,
+            &r.target,
+            r.fingerprint.clone(),
+            &r.created_at,
+            &r.metrics,
+            Some(r.outcome.clone()),
+        );
+        for level in &mut report.levels {
+            level.status = r
+                .outcome
+                .level(level.concurrency)
+                .map(|v| v.status().to_string());
+            level.pooled = r
+                .pooled
+                .iter()
+                .find(|p| p.concurrency == level.concurrency)
+                .cloned();
+        }
+        report.slo = r.slo.clone();
+        report.warmups = r.warmups.clone();
+        report
+    }
+}
+
+impl Exporter for JsonExporter {
+    fn format(&self) -> &'static str {
+        "json"
+    }
+
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+        let path = per_target_file(r, out, "json");
+        let mut text = Self::report(r).to_json();
+        text.push('\n');
+        write(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Keeps the series of every target it has drawn, per chart file, for the life of the
+/// process: the chart of a sweep shows every target measured in this run, from memory.
+#[derive(Default)]
+pub struct ChartExporter {
+    series: Mutex<BTreeMap<PathBuf, Vec<ChartSeries>>>,
+}
+
+impl Exporter for ChartExporter {
+    fn format(&self) -> &'static str {
+        "chart"
+    }
+
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+        // Simulated engines and real hardware differ by orders of magnitude (hundreds of
+        // images/s against the study's 0.79): on one axis the real bars would vanish, so
+        // each kind gets its own chart.
+        let simulated = r.fingerprint.engine.as_deref() == Some(probe::SIM_ENGINE);
+        let (file, kind) = if simulated {
+            (
+                format!("{}-simulated.svg", slug(&r.throughput)),
+                " (simulated)",
+            )
+        } else {
+            (format!("{}.svg", slug(&r.throughput)), "")
+        };
+        let path = spec_dir(out, &r.spec_id).join(file);
+        let mine = ChartSeries::from_metrics(
+            chart::series_name(&r.target, &r.fingerprint.gpu),
+            &r.metrics,
+        );
+        let all = {
+            let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
+            let list = map.entry(path.clone()).or_default();
+            list.retain(|s| s.name != mine.name);
+            list.push(mine);
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            list.clone()
+        };
+        // Short enough for the chart's width; the image and generation settings are in the
+        // JSON and CSV next to it.
+        let title = format!("{}: images/s by concurrency{kind}", r.throughput);
+        chart::write_svg(&path, &title, &all).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+}
+
+pub struct TableExporter;
+
+impl TableExporter {
+    pub fn render(r: &TrialReport) -> String {
+        level_table(&r.metrics, Some(&r.outcome))
+    }
+}
+
+impl Exporter for TableExporter {
+    fn format(&self) -> &'static str {
+        "table"
+    }
+
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+        let path = per_target_file(r, out, "txt");
+        let text = format!(
+            "{}\nfingerprint: {}\n{}",
+            r.name,
+            r.fingerprint,
+            Self::render(r)
+        );
+        write(&path, text.as_bytes())?;
+        Ok(path)
+    }
+}
