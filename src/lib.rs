@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod fetch;
 pub mod fixture;
 pub mod halt;
 pub mod harness;

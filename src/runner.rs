@@ -261,6 +261,9 @@ impl Session {
                 return Some(format!("API key not configured: set {var}"));
             }
         }
+        if let Some(r) = crate::fetch::not_fetched_reason(&self.suite, case) {
+            return Some(r);
+        }
         if case.user_image && !case.image_path.exists() {
             return Some(format!(
                 "user-supplied photo `{}` is absent: put a PNG or JPEG of the subject there to run this case",
