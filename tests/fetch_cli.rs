@@ -130,7 +130,13 @@ impl Server {
 fn stand_in(name: &str, i: usize) -> Vec<u8> {
     let (w, h) = (48u32, 32u32);
     let rgb: Vec<u8> = (0..w * h)
-        .flat_map(|p| [(p as usize * 7 + i * 31) as u8, (i * 9) as u8, (p / w) as u8])
+        .flat_map(|p| {
+            [
+                (p as usize * 7 + i * 31) as u8,
+                (i * 9) as u8,
+                (p / w) as u8,
+            ]
+        })
         .collect();
     eyetest::fixture::encode_png(w, h, &rgb, truth_by_name(name).as_ref()).unwrap()
 }
@@ -249,7 +255,10 @@ fn fetch_then_run_passes_every_study_task_and_refetches_only_what_is_damaged() {
     let o = eyetest(root, &["fetch", "--mirror", &mirror]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("28 fetched, 0 already verified, 0 failed"), "{out}");
+    assert!(
+        out.contains("28 fetched, 0 already verified, 0 failed"),
+        "{out}"
+    );
     for (name, body) in &bodies {
         assert_eq!(&std::fs::read(cached(root, name)).unwrap(), body, "{name}");
     }
@@ -277,7 +286,11 @@ fn fetch_then_run_passes_every_study_task_and_refetches_only_what_is_damaged() {
     let before = server.total_hits();
     let o = eyetest(root, &["fetch", "--mirror", &mirror]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("0 fetched, 28 already verified"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 fetched, 28 already verified"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(server.total_hits(), before);
 
     // One changed byte: the case is ignored (never run on the wrong image), the check says
@@ -289,7 +302,14 @@ fn fetch_then_run_passes_every_study_task_and_refetches_only_what_is_damaged() {
     std::fs::write(&victim, &bytes).unwrap();
     let o = eyetest(
         root,
-        &["run", "--target", "sim", "study/tasks::cat", "--out", "cat.jsonl"],
+        &[
+            "run",
+            "--target",
+            "sim",
+            "study/tasks::cat",
+            "--out",
+            "cat.jsonl",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let record = std::fs::read_to_string(root.join("cat.jsonl")).unwrap();
@@ -302,7 +322,11 @@ fn fetch_then_run_passes_every_study_task_and_refetches_only_what_is_damaged() {
     assert!(!o.status.success());
     assert!(text(&o).contains("damaged  study/cat.png"), "{}", text(&o));
     let o = eyetest(root, &["fetch", "--mirror", &mirror]);
-    assert!(text(&o).contains("1 fetched, 27 already verified"), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 fetched, 27 already verified"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(server.hits("/m/study/cat.png"), 2);
     assert_eq!(&std::fs::read(&victim).unwrap(), &bodies["cat.png"]);
     assert!(eyetest(root, &["fetch", "--check"]).status.success());
@@ -321,11 +345,27 @@ fn faulty_project(server: &Server) -> tempfile::TempDir {
     let entries: Vec<(&str, Vec<u8>, Route)> = vec![
         ("missing.png", good.clone(), Route::Ok(vec![])), // not routed: 404
         ("wrong.png", good.clone(), Route::Ok(other.clone())),
-        ("cut.png", good.clone(), Route::CutOff(good[..200].to_vec(), good.len())),
-        ("short.png", good.clone(), Route::Ok(good[..good.len() - 10].to_vec())),
-        ("page.png", good.clone(), Route::Ok(b"<!DOCTYPE html><html>Sign in</html>".to_vec())),
+        (
+            "cut.png",
+            good.clone(),
+            Route::CutOff(good[..200].to_vec(), good.len()),
+        ),
+        (
+            "short.png",
+            good.clone(),
+            Route::Ok(good[..good.len() - 10].to_vec()),
+        ),
+        (
+            "page.png",
+            good.clone(),
+            Route::Ok(b"<!DOCTYPE html><html>Sign in</html>".to_vec()),
+        ),
         ("slow.png", good.clone(), Route::Stall),
-        ("loop.png", good.clone(), Route::Redirect("/m/mine/loop.png".into())),
+        (
+            "loop.png",
+            good.clone(),
+            Route::Redirect("/m/mine/loop.png".into()),
+        ),
         ("fine.png", good.clone(), Route::Ok(good.clone())),
     ];
     let mut manifest = String::new();
@@ -363,7 +403,10 @@ fn every_bad_download_fails_with_a_clear_message_and_leaves_nothing_behind() {
     );
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
-    assert!(started.elapsed() < Duration::from_secs(15), "the stall timed out");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the stall timed out"
+    );
     let line = |name: &str| {
         out.lines()
             .find(|l| l.starts_with(&format!("error: mine/{name}:")))
@@ -372,19 +415,42 @@ fn every_bad_download_fails_with_a_clear_message_and_leaves_nothing_behind() {
     };
     assert!(line("missing.png").contains("HTTP 404 Not Found; the photo is not at that URL"));
     assert!(line("wrong.png").contains("wrong file: sha256 is "));
-    assert!(line("cut.png").contains("the download broke off after"), "{}", line("cut.png"));
-    assert!(line("short.png").contains("truncated: got "), "{}", line("short.png"));
+    assert!(
+        line("cut.png").contains("the download broke off after"),
+        "{}",
+        line("cut.png")
+    );
+    assert!(
+        line("short.png").contains("truncated: got "),
+        "{}",
+        line("short.png")
+    );
     assert!(line("page.png").contains("not a PNG or JPEG image (it starts with \"<!DOCTYPE html>"));
-    assert!(line("slow.png").contains("no data for 1 s"), "{}", line("slow.png"));
-    assert!(line("loop.png").contains("too many redirects"), "{}", line("loop.png"));
+    assert!(
+        line("slow.png").contains("no data for 1 s"),
+        "{}",
+        line("slow.png")
+    );
+    assert!(
+        line("loop.png").contains("too many redirects"),
+        "{}",
+        line("loop.png")
+    );
     assert!(out.contains("8 photo(s)"), "{out}");
-    assert!(out.contains("1 fetched, 0 already verified, 7 failed"), "{out}");
+    assert!(
+        out.contains("1 fetched, 0 already verified, 7 failed"),
+        "{out}"
+    );
     let left: Vec<String> = std::fs::read_dir(root.join(".eyetest/photos/mine"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, ["fine.png"], "only the verified photo is in the cache");
+    assert_eq!(
+        left,
+        ["fine.png"],
+        "only the verified photo is in the cache"
+    );
 }
 
 #[test]
@@ -516,4 +582,35 @@ fn regenerate_study_snapshots() {
         n += 1;
     }
     assert_eq!(n, 28 * 8);
+}
+
+/// A report of the study on the study's seven simulated counterparts plus one `wrong` target,
+/// from photos fetched over loopback, written to `$EYETEST_STUDY_DEMO/report.md`: what
+/// docs/study-report.png shows. Run by hand:
+/// `EYETEST_STUDY_DEMO=/tmp/demo cargo test --test fetch_cli -- --ignored study_report_demo`.
+#[test]
+#[ignore = "writes a demo project where EYETEST_STUDY_DEMO says: run by hand"]
+fn study_report_demo() {
+    let dir = PathBuf::from(std::env::var("EYETEST_STUDY_DEMO").expect("EYETEST_STUDY_DEMO"));
+    let server = Server::start();
+    let (p, _) = study_project(&server);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["specs/study/tasks.toml", "manifests/study.toml"] {
+        std::fs::create_dir_all(dir.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(p.path().join(f), dir.join(f)).unwrap();
+    }
+    let mut project = std::fs::read_to_string(repo().join("eyetest.toml")).unwrap();
+    project.push_str("\n[target.sim-wrong]\nbackend = \"sim\"\nmodel = \"eyetest-sim\"\nbehaviour = \"wrong\"\nnotes = \"gives the plausible wrong answers\"\n");
+    std::fs::write(dir.join("eyetest.toml"), project).unwrap();
+    let o = eyetest(&dir, &["fetch", "--mirror", &server.url("/m")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let targets = "sim-llama-11b,sim-llama-90b,sim-llava-ov-0.5b,sim-llava-ov-7b,sim-llava-ov-72b,sim-gpt-4o,sim-gpt-4o-mini,sim-wrong";
+    let o = eyetest(
+        &dir,
+        &["run", "--target", targets, "--out", "results.jsonl"],
+    );
+    assert!(text(&o).contains("196 passed, 28 failed"), "{}", text(&o));
+    let o = eyetest(&dir, &["report", "results.jsonl", "-o", "report.md"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -11,7 +11,11 @@ use std::path::Path;
 use eyetest::spec::Suite;
 
 /// (case, answers a careful person accepts, answers they reject)
-type Task = (&'static str, &'static [&'static str], &'static [&'static str]);
+type Task = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 const TASKS: &[Task] = &[
     ("elephant",
@@ -182,7 +186,11 @@ const TASKS: &[Task] = &[
 /// verdict the rubric gives. Claim-aware checks are meant to empty this list.
 const KNOWN_LIMITS: &[(&str, &str, bool)] = &[
     // Right (the two cats are an appearance), failed by "there are two cats".
-    ("cat", "At first glance there are two cats, but one is a reflection: there is one cat.", false),
+    (
+        "cat",
+        "At first glance there are two cats, but one is a reflection: there is one cat.",
+        false,
+    ),
     // Wrong (a blue coat too), passed: "red" is present and no forbidden phrase is.
     ("skiing", "The coats are red and blue.", true),
 ];
@@ -210,7 +218,10 @@ fn every_study_rubric_judges_real_style_answers_like_a_person() {
         for a in *right {
             let v = case.rubric.check(a);
             if !v.passed {
-                wrongly.push(format!("{name}: rejected a right answer {a:?}: {}", v.summary()));
+                wrongly.push(format!(
+                    "{name}: rejected a right answer {a:?}: {}",
+                    v.summary()
+                ));
             }
         }
         for a in *wrong {

@@ -38,7 +38,11 @@ fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
         Selection::all(),
         |case, _, outcome, _| out.push((case.id(), outcome.clone())),
     ));
-    assert_eq!(out.len(), 19 + 28, "19 smoke cases and the study's 28 tasks");
+    assert_eq!(
+        out.len(),
+        19 + 28,
+        "19 smoke cases and the study's 28 tasks"
+    );
     out
 }
 
@@ -67,8 +71,18 @@ fn subcategories(prefix: &str) -> Vec<String> {
 
 #[test]
 fn the_study_covers_its_fourteen_subcategories_and_the_smoke_suite_ten() {
-    assert_eq!(subcategories("study/").len(), 14, "{:?}", subcategories("study/"));
-    assert_eq!(subcategories("smoke/").len(), 10, "{:?}", subcategories("smoke/"));
+    assert_eq!(
+        subcategories("study/").len(),
+        14,
+        "{:?}",
+        subcategories("study/")
+    );
+    assert_eq!(
+        subcategories("smoke/").len(),
+        10,
+        "{:?}",
+        subcategories("smoke/")
+    );
 }
 
 #[test]

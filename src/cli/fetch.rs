@@ -89,7 +89,9 @@ pub fn run(root: &Path, args: FetchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ca_file = args.ca_file.map(|p| if p.is_relative() { root.join(p) } else { p });
+    let ca_file = args
+        .ca_file
+        .map(|p| if p.is_relative() { root.join(p) } else { p });
     let opts = FetchOptions {
         mirror: args.mirror,
         ca_file,

@@ -179,8 +179,7 @@ async fn download(
     if !status.is_success() {
         let advice = if status == reqwest::StatusCode::NOT_FOUND {
             "the photo is not at that URL: check the manifest's `url` (or the --mirror layout MIRROR/MANIFEST/NAME)"
-        } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-        {
+        } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             "the server failed or refused for now: try again later"
         } else {
             "check the URL, and any proxy between here and the server"
@@ -274,8 +273,7 @@ fn request_error(url: &str, e: &reqwest::Error) -> String {
 fn store(root: &Path, p: &Photo, body: &[u8]) -> Result<(), String> {
     let dest = root.join(p.cache_path());
     let dir = dest.parent().unwrap_or(root);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
     let tmp = dir.join(format!(".{}.partial-{}", p.name, std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

@@ -48,7 +48,12 @@ impl Photo {
     /// (a directory laid out like the cache, e.g. a local copy served over HTTP).
     pub fn source_url(&self, mirror: Option<&str>) -> String {
         match mirror {
-            Some(m) => format!("{}/{}/{}", m.trim_end_matches('/'), self.manifest, self.name),
+            Some(m) => format!(
+                "{}/{}/{}",
+                m.trim_end_matches('/'),
+                self.manifest,
+                self.name
+            ),
             None => self.url.clone(),
         }
     }
@@ -147,7 +152,10 @@ impl Manifests {
             let help = if known.is_empty() {
                 format!("this project has no manifests: add {MANIFEST_DIR}/{manifest}.toml listing the photo (url, bytes, sha256)")
             } else {
-                format!("manifests here: `{}` (files under {MANIFEST_DIR}/)", known.join("`, `"))
+                format!(
+                    "manifests here: `{}` (files under {MANIFEST_DIR}/)",
+                    known.join("`, `")
+                )
             };
             return Err((format!("no manifest `{manifest}` for photo `{key}`"), help));
         };
@@ -168,12 +176,7 @@ impl Manifests {
     }
 }
 
-fn load_one(
-    abs: &Path,
-    rel: PathBuf,
-    name: String,
-    errors: &mut InputErrors,
-) -> Option<Manifest> {
+fn load_one(abs: &Path, rel: PathBuf, name: String, errors: &mut InputErrors) -> Option<Manifest> {
     let source = match crate::spec::read_text(abs) {
         Ok(s) => s,
         Err(mut e) => {
@@ -236,16 +239,22 @@ fn load_one(
         let bytes = *p.bytes.get_ref();
         if !(1..=MAX_PHOTO_BYTES).contains(&bytes) {
             errors.push(
-                at(p.bytes.span(), format!("bytes must be between 1 and {MAX_PHOTO_BYTES}, got {bytes}"))
-                    .with_help("the file's exact size in bytes (`wc -c < FILE`)"),
+                at(
+                    p.bytes.span(),
+                    format!("bytes must be between 1 and {MAX_PHOTO_BYTES}, got {bytes}"),
+                )
+                .with_help("the file's exact size in bytes (`wc -c < FILE`)"),
             );
             continue;
         }
         let sha = p.sha256.get_ref().to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
             errors.push(
-                at(p.sha256.span(), "sha256 must be 64 hexadecimal digits".into())
-                    .with_help("the file's SHA-256 (`sha256sum FILE`)"),
+                at(
+                    p.sha256.span(),
+                    "sha256 must be 64 hexadecimal digits".into(),
+                )
+                .with_help("the file's SHA-256 (`sha256sum FILE`)"),
             );
             continue;
         }
@@ -259,8 +268,9 @@ fn load_one(
     }
     if photos.is_empty() && errors.errors.len() == before {
         errors.push(
-            InputError::at(&rel, &source, 0..0, "manifest lists no [[photo]]")
-                .with_help("add [[photo]] name = \"...\" url = \"https://...\" bytes = N sha256 = \"...\""),
+            InputError::at(&rel, &source, 0..0, "manifest lists no [[photo]]").with_help(
+                "add [[photo]] name = \"...\" url = \"https://...\" bytes = N sha256 = \"...\"",
+            ),
         );
     }
     (errors.errors.len() == before).then_some(Manifest {
@@ -301,8 +311,16 @@ mod tests {
         );
         let b = m.resolve("mine/b.png").unwrap();
         assert_eq!(b.sha256, SHA, "hashes are compared in lower case");
-        assert!(m.resolve("mine/c.png").unwrap_err().1.contains("did you mean"));
-        assert!(m.resolve("other/a.png").unwrap_err().0.contains("no manifest `other`"));
+        assert!(m
+            .resolve("mine/c.png")
+            .unwrap_err()
+            .1
+            .contains("did you mean"));
+        assert!(m
+            .resolve("other/a.png")
+            .unwrap_err()
+            .0
+            .contains("no manifest `other`"));
         assert!(m.resolve("a.png").is_err());
     }
 
@@ -321,7 +339,9 @@ mod tests {
         assert!(errs[1].message.contains("not an http(s) URL"));
         assert!(errs[2].message.contains("bytes must be"));
         assert!(errs[3].message.contains("64 hexadecimal"));
-        assert!(errs.iter().all(|e| e.path == Path::new("manifests/mine.toml")));
+        assert!(errs
+            .iter()
+            .all(|e| e.path == Path::new("manifests/mine.toml")));
     }
 
     #[test]
@@ -338,6 +358,9 @@ mod tests {
                 format!("https://raw.githubusercontent.com/LambdaLabsML/Llama-3.2-vision-study/686578a8ca55ffd6be6f95b83e287a4cce8de83f/qualitative/test-images/{}", p.name)
             );
         }
-        assert!(study.photos.iter().any(|p| p.name == "louve.png"), "the study's own spelling");
+        assert!(
+            study.photos.iter().any(|p| p.name == "louve.png"),
+            "the study's own spelling"
+        );
     }
 }

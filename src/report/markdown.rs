@@ -60,7 +60,12 @@ fn in_declared_order(mut infos: Vec<TargetInfo>, root: &Path) -> Vec<TargetInfo>
         .filter_map(|l| l.trim().strip_prefix("[target.")?.strip_suffix(']'))
         .map(|n| n.trim().trim_matches('"').trim_matches('\'').to_string())
         .collect();
-    infos.sort_by_key(|t| declared.iter().position(|d| *d == t.name).unwrap_or(usize::MAX));
+    infos.sort_by_key(|t| {
+        declared
+            .iter()
+            .position(|d| *d == t.name)
+            .unwrap_or(usize::MAX)
+    });
     infos
 }
 
@@ -86,7 +91,8 @@ fn header(out: &mut String, records: &[ResultRecord], infos: &[TargetInfo], opts
         let _ = writeln!(
             out,
             "> ⚠️ **SIMULATED ANSWERS.** {noun} {names} {verb} eyetest's simulated engine, a test \
-             double that answers from the fixtures' embedded ground truth, not a model. {scope}\n"
+             double that answers from the fixtures' embedded ground truth (the study's photos: from \
+             their labels), not a model. {scope}\n"
         );
     }
     if !opts.sources.is_empty() {
@@ -301,7 +307,7 @@ fn verdict_cell_plain(r: &ResultRecord) -> String {
     }
 }
 
-/// Escapes text for HTML; newlines become `<br>` so that nothing spans a blank line.
+/// Escapes text (element content, never an attribute) for HTML; newlines become `<br>` so that nothing spans a blank line.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.trim().chars() {
@@ -309,7 +315,6 @@ pub fn escape_html(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
             '\r' => {}
             '\n' => out.push_str("<br>"),
             c => out.push(c),
@@ -362,7 +367,6 @@ fn escape_html_keep_space(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// One line of prose: inline code spans and bold, the rest escaped. Unpaired markers stay as
@@ -502,7 +506,10 @@ mod tests {
             "The output is:<br><pre><code>if x &lt; 20:<br><br>    print(a | b)</code></pre>\
              Use <code>x &lt; 20</code> with <strong>care</strong> &amp; <code>|</code>."
         );
-        assert!(!html.contains('\n'), "one line: a newline could end the HTML block");
+        assert!(
+            !html.contains('\n'),
+            "one line: a newline could end the HTML block"
+        );
         // Markup a model writes is shown, never interpreted; unpaired markers stay as written.
         assert_eq!(
             markdown_to_html("<img src=x> **half `open"),
