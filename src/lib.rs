@@ -10,6 +10,7 @@ pub mod backend;
 pub mod cli;
 pub mod diagnostic;
 pub mod env;
+pub mod fetch;
 pub mod fixture;
 pub mod halt;
 pub mod harness;

@@ -137,6 +137,9 @@ impl Session {
             Decision::NotSelected(r) | Decision::Ignore(r) => return Ok(Some(r)),
             Decision::Fail(r) => return Err(r),
         }
+        if let Some(r) = crate::fetch::not_fetched_reason(&self.suite, case) {
+            return Some(r);
+        }
         if case.user_image && !case.image_path.exists() {
             return Ok(Some(format!(
                 "user-supplied photo `{}` is absent: put a PNG or JPEG of the subject there to run this case",

@@ -315,10 +315,10 @@ fn markdown_report_lays_answers_side_by_side() {
         "{md}"
     );
     assert!(md.contains("![image](../../fixtures/ocr/phone%20number.png)"));
-    // Table cells survive pipes, newlines and HTML in answers.
+    // Table cells (HTML, as the study's report) survive pipes, newlines and HTML in answers.
     assert!(md.contains(
-        "The phone number is 0131 \\| 555 6363.<br>Call now &lt;today&gt; &amp; save! | ✅ pass |"
-    ));
+        "<td>The phone number is 0131 | 555 6363.<br>Call now &lt;today&gt; &amp; save!</td><td>✅ pass</td>"
+    ), "{md}");
     assert!(md.contains("⚠️ error: cannot connect to http://gpu-4:8000/v1"));
     assert!(md.contains("⏭ ignored: API key not configured: set OPENAI_API_KEY"));
     // Sections follow the specs (by spec file, then line), not the order results arrived in.
@@ -340,15 +340,16 @@ fn failures_show_the_rubric_summary() {
     let md = stdout(&o);
     assert!(
         md.contains(
-            "| `llama-11b` | meta-llama/Llama-3.2-11B-Vision-Instruct | There are three people in \
-             this image. | ❌ fail: found forbidden: \"three\"; missing number: 2 |"
+            "<tr><td><code>llama-11b</code><br><sub>meta-llama/Llama-3.2-11B-Vision-Instruct</sub></td>\
+             <td>There are three people in this image.</td>\
+             <td>❌ fail: found forbidden: \"three\"; missing number: 2</td>"
         ),
         "{md}"
     );
     // Without --out, links are relative to the project root.
     assert!(md.contains("![image](fixtures/count/people-2.png)"), "{md}");
     assert!(
-        md.contains("| `sim` | eyetest-sim (simulated) | 2 | ✅ pass |"),
+        md.contains("<tr><td><code>sim</code><br><sub>eyetest-sim (simulated)</sub></td><td>2</td><td>✅ pass</td>"),
         "{md}"
     );
 }

@@ -1,6 +1,7 @@
 //! The `eyetest` command line: one module per subcommand, each a thin shell over the library.
 
 mod bench;
+mod fetch;
 mod fixtures;
 mod init;
 mod report;
@@ -71,6 +72,9 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Download the photos the specs name (`photo = "MANIFEST/NAME"`) into .eyetest/photos,
+    /// verified against their manifest; skips what is already there and verified.
+    Fetch(fetch::FetchArgs),
     /// Render results files as a side-by-side markdown report, JUnit XML or JSON lines,
     /// or compare two runs (--compare). Exits 0 whatever the verdicts.
     Report(report::ReportArgs),
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run_bench(&cli.root, args),
         Command::Sim(args) => sim::run(args),
         Command::Fixtures { check } => fixtures::run(&cli.root, check),
+        Command::Fetch(args) => fetch::run(&cli.root, args),
         Command::Report(args) => report::run(&cli.root, args),
         Command::Init(args) => init::run(&cli.root, args),
     }

@@ -38,7 +38,7 @@ impl Options {
 
 /// Renders the whole report. `records` should already be merged (one per test).
 pub fn render(records: &[ResultRecord], opts: &Options) -> String {
-    let infos = targets(records);
+    let infos = in_declared_order(targets(records), &opts.root);
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", inline(&opts.title));
     header(&mut out, records, &infos, opts);
@@ -49,6 +49,24 @@ pub fn render(records: &[ResultRecord], opts: &Options) -> String {
     summary(&mut out, records, &infos);
     tasks(&mut out, records, &infos, opts);
     out
+}
+
+/// Targets in the order eyetest.toml declares them (the order a reader chose, e.g. the study's
+/// models from small to large), those it does not declare after them by name.
+fn in_declared_order(mut infos: Vec<TargetInfo>, root: &Path) -> Vec<TargetInfo> {
+    let text = std::fs::read_to_string(root.join(crate::spec::PROJECT_FILE)).unwrap_or_default();
+    let declared: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("[target.")?.strip_suffix(']'))
+        .map(|n| n.trim().trim_matches('"').trim_matches('\'').to_string())
+        .collect();
+    infos.sort_by_key(|t| {
+        declared
+            .iter()
+            .position(|d| *d == t.name)
+            .unwrap_or(usize::MAX)
+    });
+    infos
 }
 
 fn header(out: &mut String, records: &[ResultRecord], infos: &[TargetInfo], opts: &Options) {
@@ -73,7 +91,8 @@ fn header(out: &mut String, records: &[ResultRecord], infos: &[TargetInfo], opts
         let _ = writeln!(
             out,
             "> ⚠️ **SIMULATED ANSWERS.** {noun} {names} {verb} eyetest's simulated engine, a test \
-             double that answers from the fixtures' embedded ground truth, not a model. {scope}\n"
+             double that answers from the fixtures' embedded ground truth (the study's photos: from \
+             their labels), not a model. {scope}\n"
         );
     }
     if !opts.sources.is_empty() {
@@ -219,35 +238,180 @@ fn tasks(out: &mut String, records: &[ResultRecord], infos: &[TargetInfo], opts:
                 first.label.as_deref().map_or("—".into(), inline)
             );
             let _ = writeln!(out, "**Question:** {}\n", inline(&first.prompt));
-            out.push_str("| target | model | answer | verdict |\n|---|---|---|---|\n");
+            // An HTML table, as the study's report used: a markdown table cell cannot hold
+            // a multi-line answer, a fenced block or a list. One row per line and no blank
+            // line inside, so that the whole table stays one HTML block in CommonMark.
+            out.push_str(
+                "<table>\n<tr><th>target</th><th>answer</th><th>verdict</th><th>rubric checked</th></tr>\n",
+            );
             // Targets in one order throughout the report, whatever order the runs finished in.
             for t in infos {
                 for r in rs.iter().filter(|r| r.target == t.name) {
                     let model = if t.simulated {
-                        format!("{} (simulated)", cell(&r.model))
+                        format!("{} (simulated)", escape_html(&r.model))
                     } else {
-                        cell(&r.model)
+                        escape_html(&r.model)
                     };
                     let _ = writeln!(
                         out,
-                        "| `{}` | {} | {} | {} |",
-                        r.target,
+                        "<tr><td><code>{}</code><br><sub>{}</sub></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        escape_html(&r.target),
                         model,
-                        answer_cell(r),
-                        verdict_cell(r)
+                        answer_html(r),
+                        escape_html(&verdict_cell_plain(r)),
+                        checks_html(r),
                     );
                 }
             }
+            out.push_str("</table>\n");
         }
     }
 }
 
-fn answer_cell(r: &ResultRecord) -> String {
+/// The answer as HTML that keeps its shape: paragraphs, line breaks, fenced code blocks,
+/// inline code and bold, with everything else escaped (models do write `<image>`).
+fn answer_html(r: &ResultRecord) -> String {
     match (r.status, r.answer.as_deref()) {
         (Status::Error | Status::Ignored, None) => "—".into(),
-        (_, Some(a)) if !a.trim().is_empty() => cell(a),
-        _ => "*(empty answer)*".into(),
+        (_, Some(a)) if !a.trim().is_empty() => markdown_to_html(a),
+        _ => "<em>(empty answer)</em>".into(),
     }
+}
+
+/// Each check the rubric ran, passed or not, and what it found: the reader can judge the
+/// rubric as well as the answer.
+fn checks_html(r: &ResultRecord) -> String {
+    match &r.verdict {
+        None => "—".into(),
+        Some(v) if v.checks.is_empty() => "rubric checks nothing".into(),
+        Some(v) => v
+            .checks
+            .iter()
+            .map(|c| escape_html(&c.to_string()))
+            .collect::<Vec<_>>()
+            .join("<br>"),
+    }
+}
+
+/// The verdict as plain text (escaped by the caller).
+fn verdict_cell_plain(r: &ResultRecord) -> String {
+    let reason = || r.reason.clone().unwrap_or_default();
+    match r.status {
+        Status::Passed => "✅ pass".into(),
+        Status::Failed => match &r.verdict {
+            Some(v) => format!("❌ fail: {}", v.summary()),
+            None => "❌ fail".into(),
+        },
+        Status::Error => format!("⚠️ error: {}", reason()),
+        Status::Ignored => format!("⏭ ignored: {}", reason()),
+    }
+}
+
+/// Escapes text (element content, never an attribute) for HTML; newlines become `<br>` so that nothing spans a blank line.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.trim().chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => {}
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The little markdown models put in answers, as one line of HTML: fenced code blocks become
+/// `<pre><code>`, `` `code` `` and `**bold**` their tags, line breaks `<br>`; all text is
+/// escaped, so nothing a model writes can become markup of its own.
+pub fn markdown_to_html(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut fence: Option<Vec<String>> = None;
+    for line in text.trim_matches('\n').lines() {
+        let line = line.trim_end_matches('\r');
+        let is_fence = line.trim_start().starts_with("```");
+        match (&mut fence, is_fence) {
+            (None, true) => fence = Some(Vec::new()),
+            (Some(body), true) => {
+                parts.push(pre(body));
+                fence = None;
+            }
+            (Some(body), false) => body.push(line.to_string()),
+            (None, false) => parts.push(inline_html(line)),
+        }
+    }
+    if let Some(body) = fence {
+        // An unclosed fence (an answer cut at max_tokens) still shows as code.
+        parts.push(pre(&body));
+    }
+    // A `<pre>` is a block already: no extra break around it.
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 && !p.starts_with("<pre>") && !parts[i - 1].starts_with("<pre>") {
+            out.push_str("<br>");
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+fn pre(lines: &[String]) -> String {
+    let body: Vec<String> = lines.iter().map(|l| escape_html_keep_space(l)).collect();
+    format!("<pre><code>{}</code></pre>", body.join("<br>"))
+}
+
+/// Like [`escape_html`] but keeps leading spaces (code indentation).
+fn escape_html_keep_space(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One line of prose: inline code spans and bold, the rest escaped. Unpaired markers stay as
+/// they were written.
+fn inline_html(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('`') {
+        let after = &rest[start + 1..];
+        match after.find('`') {
+            Some(end) => {
+                out.push_str(&bold(&escape_html_keep_space(&rest[..start])));
+                out.push_str(&format!(
+                    "<code>{}</code>",
+                    escape_html_keep_space(&after[..end])
+                ));
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(&bold(&escape_html_keep_space(rest)));
+    out
+}
+
+/// `**x**` to `<strong>x</strong>`, pairs only.
+fn bold(s: &str) -> String {
+    let pieces: Vec<&str> = s.split("**").collect();
+    if pieces.len() < 3 {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let pairs = (pieces.len() - 1) / 2;
+    for (i, p) in pieces.iter().enumerate() {
+        if i > 0 {
+            let open = i % 2 == 1;
+            if i <= pairs * 2 {
+                out.push_str(if open { "<strong>" } else { "</strong>" });
+            } else {
+                out.push_str("**");
+            }
+        }
+        out.push_str(p);
+    }
+    out
 }
 
 /// The verdict with the reason a reader needs to judge it, on one line.
@@ -331,6 +495,28 @@ mod tests {
             cell("a | b\nc\r\n<image> & d "),
             "a \\| b<br>c<br>&lt;image&gt; &amp; d"
         );
+    }
+
+    #[test]
+    fn answers_keep_their_shape_in_an_html_cell() {
+        let a = "The output is:\n\n```python\nif x < 20:\n\n    print(a | b)\n```\nUse `x < 20` with **care** & `|`.";
+        let html = markdown_to_html(a);
+        assert_eq!(
+            html,
+            "The output is:<br><pre><code>if x &lt; 20:<br><br>    print(a | b)</code></pre>\
+             Use <code>x &lt; 20</code> with <strong>care</strong> &amp; <code>|</code>."
+        );
+        assert!(
+            !html.contains('\n'),
+            "one line: a newline could end the HTML block"
+        );
+        // Markup a model writes is shown, never interpreted; unpaired markers stay as written.
+        assert_eq!(
+            markdown_to_html("<img src=x> **half `open"),
+            "&lt;img src=x&gt; **half `open"
+        );
+        // An answer cut inside a fence still renders its code.
+        assert_eq!(markdown_to_html("```\n0"), "<pre><code>0</code></pre>");
     }
 
     #[test]

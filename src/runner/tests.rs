@@ -15,6 +15,7 @@ fn case(repeats: u32, pass_rate: f64, temperature: f64) -> Case {
         image: "i.png".into(),
         image_path: "i.png".into(),
         user_image: false,
+        photo: None,
         prompt: "How many?".into(),
         label: None,
         rubric,

@@ -3,7 +3,8 @@
 //! It is a real HTTP server on loopback speaking OpenAI chat completions (SSE streaming and
 //! not), so eyetest's own client runs the same code path against it as against vLLM. It
 //! decodes the image for real and answers from the ground truth that generated fixtures carry
-//! in their PNG ([`crate::fixture::truth`]); images without truth get a generic caption.
+//! in their PNG ([`crate::fixture::truth`]), or, for the study's own photos, from a table of
+//! their labels keyed by sha256 ([`study`]); other images get a generic caption.
 //! A latency model (prefill, per-tile prefill, per-token decode, batch limit, seeded jitter)
 //! gives throughput sweeps a known shape to check measurements against.
 //!
@@ -41,6 +42,7 @@ pub mod image;
 mod memo;
 mod server;
 mod sse;
+pub mod study;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -43,6 +43,9 @@ pub struct Case {
     pub image_path: PathBuf,
     /// A user-supplied photo that may be absent: the case is ignored (with the reason) when it is.
     pub user_image: bool,
+    /// The manifest entry the image comes from (`photo = "study/elephant.png"`); `image` is
+    /// then its place in the photo cache, and the case is ignored until it is fetched.
+    pub photo: Option<Arc<crate::fetch::Photo>>,
     pub prompt: String,
     /// The reference answer, for humans and reports; the rubric decides.
     pub label: Option<String>,
@@ -110,6 +113,10 @@ impl Suite {
         }
         let config = config.unwrap_or_else(|| ProjectConfig::unreadable(&project_file));
         let specs_dir = root.join(&config.settings.specs);
+        let manifests = crate::fetch::Manifests::load(root).unwrap_or_else(|e| {
+            errors.errors.extend(e.errors);
+            Default::default()
+        });
         let mut files = Vec::new();
         collect_toml_files(&specs_dir, &mut files, &mut HashSet::new(), &mut errors);
         files.sort();
@@ -137,7 +144,7 @@ impl Suite {
                 continue;
             }
             if let Some((file_cases, file_throughputs)) =
-                load_file(root, &abs, rel, id, &config, &mut errors)
+                load_file(root, &abs, rel, id, &config, &manifests, &mut errors)
             {
                 cases.extend(file_cases);
                 throughputs.extend(file_throughputs);
@@ -227,6 +234,7 @@ fn load_file(
     rel: PathBuf,
     id: String,
     config: &ProjectConfig,
+    manifests: &crate::fetch::Manifests,
     errors: &mut InputErrors,
 ) -> Option<FileContents> {
     if let Ok(meta) = std::fs::metadata(abs) {
@@ -354,27 +362,53 @@ fn load_file(
         } else if let Err(msg) = rubric.validate() {
             errors.push(err_at(c.rubric.span(), format!("invalid rubric: {msg}")));
         }
-        let image = PathBuf::from(c.image.get_ref());
-        let image_path = root.join(&image);
         let user_image = c.user_image.unwrap_or(false);
-        if let Err(msg) = check_image(&image_path) {
-            if !user_image || image_path.exists() {
-                let help = if user_image {
-                    "this is a user-supplied photo: put a PNG or JPEG there".to_string()
-                } else if msg.ends_with("does not exist") {
-                    "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`".to_string()
-                } else if msg.starts_with("cannot be read") {
-                    "check the file's permissions, and where it links to if it is a link"
-                        .to_string()
-                } else {
-                    "use a PNG or JPEG file".to_string()
-                };
+        let (image, photo) = match (&c.image, &c.photo) {
+            (Some(_), Some(p)) => {
                 errors.push(
-                    err_at(c.image.span(), format!("image `{}` {msg}", image.display()))
-                        .with_help(help),
+                    err_at(p.span(), "a case has either `image` or `photo`, not both".into())
+                        .with_help("`image` is a file in the project, `photo` a manifest entry that `eyetest fetch` downloads: keep one"),
                 );
+                (PathBuf::new(), None)
             }
-        }
+            (None, None) => {
+                errors.push(
+                    err_at(case_span.clone(), "case has no `image` (or `photo`)".into())
+                        .with_help("add `image = \"fixtures/...png\"`, or `photo = \"MANIFEST/NAME\"` for a photo listed in manifests/"),
+                );
+                (PathBuf::new(), None)
+            }
+            (None, Some(p)) => match manifests.resolve(p.get_ref()) {
+                Ok(photo) => (photo.cache_path(), Some(photo)),
+                Err((msg, help)) => {
+                    errors.push(err_at(p.span(), msg).with_help(help));
+                    (PathBuf::new(), None)
+                }
+            },
+            (Some(i), None) => {
+                let image = PathBuf::from(i.get_ref());
+                if let Err(msg) = check_image(&root.join(&image)) {
+                    if !user_image || root.join(&image).exists() {
+                        let help = if user_image {
+                            "this is a user-supplied photo: put a PNG or JPEG there".to_string()
+                        } else if msg.ends_with("does not exist") {
+                            "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`".to_string()
+                        } else if msg.starts_with("cannot be read") {
+                            "check the file's permissions, and where it links to if it is a link"
+                                .to_string()
+                        } else {
+                            "use a PNG or JPEG file".to_string()
+                        };
+                        errors.push(
+                            err_at(i.span(), format!("image `{}` {msg}", image.display()))
+                                .with_help(help),
+                        );
+                    }
+                }
+                (image, None)
+            }
+        };
+        let image_path = root.join(&image);
         let targets_spanned = c.targets.as_ref().or(defaults.targets.as_ref());
         let targets: Vec<String> = match targets_spanned {
             Some(list) => {
@@ -493,6 +527,7 @@ fn load_file(
             image,
             image_path,
             user_image,
+            photo,
             prompt,
             label: c.label,
             rubric,

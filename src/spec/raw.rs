@@ -40,7 +40,11 @@ pub struct RawCase {
     pub name: Spanned<String>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
-    pub image: Spanned<String>,
+    /// A local image file, relative to the project root. Exactly one of `image` and `photo`.
+    pub image: Option<Spanned<String>>,
+    /// A remote photo listed in a manifest, `MANIFEST/NAME` (see [`crate::fetch`]): used once
+    /// `eyetest fetch` has put it, verified, into the project's photo cache.
+    pub photo: Option<Spanned<String>>,
     pub user_image: Option<bool>,
     pub prompt: Spanned<String>,
     pub label: Option<String>,
