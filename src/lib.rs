@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod diagnostic;
 pub mod fixture;
+pub mod grading;
 pub mod halt;
 pub mod harness;
 pub mod record;
