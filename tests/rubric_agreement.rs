@@ -34,10 +34,34 @@ struct Answers {
 }
 
 const STUDY_ORDER: [&str; 28] = [
-    "elephant", "fridge", "tennis", "pizza", "motorcycle", "dog", "skiing", "couch",
-    "phone-number", "coffee-shop", "godfather", "twilight", "hepburn", "carrey", "moat",
-    "kitchen", "beijing", "church", "still-life", "louve", "stoplight", "cat", "add", "solve",
-    "chinese", "japanese", "code1", "code2",
+    "elephant",
+    "fridge",
+    "tennis",
+    "pizza",
+    "motorcycle",
+    "dog",
+    "skiing",
+    "couch",
+    "phone-number",
+    "coffee-shop",
+    "godfather",
+    "twilight",
+    "hepburn",
+    "carrey",
+    "moat",
+    "kitchen",
+    "beijing",
+    "church",
+    "still-life",
+    "louve",
+    "stoplight",
+    "cat",
+    "add",
+    "solve",
+    "chinese",
+    "japanese",
+    "code1",
+    "code2",
 ];
 
 fn load() -> (BTreeMap<String, Task>, Vec<Answer>) {
@@ -60,16 +84,28 @@ fn study_rubrics_are_valid_and_cover_all_28_tasks() {
     want.sort();
     assert_eq!(names, want);
     for (name, t) in &tasks {
-        t.rubric.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        t.rubric
+            .validate()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!t.question.is_empty() && !t.label.is_empty(), "{name}");
     }
     for task in STUDY_ORDER {
         let graded: Vec<&Answer> = answers.iter().filter(|a| a.task == task).collect();
-        assert!(graded.iter().any(|a| a.correct), "{task}: no correct answer in the dataset");
-        assert!(graded.iter().any(|a| !a.correct), "{task}: no wrong answer in the dataset");
+        assert!(
+            graded.iter().any(|a| a.correct),
+            "{task}: no correct answer in the dataset"
+        );
+        assert!(
+            graded.iter().any(|a| !a.correct),
+            "{task}: no wrong answer in the dataset"
+        );
     }
     for a in &answers {
-        assert!(tasks.contains_key(&a.task), "answer for unknown task {}", a.task);
+        assert!(
+            tasks.contains_key(&a.task),
+            "answer for unknown task {}",
+            a.task
+        );
     }
 }
 
@@ -89,7 +125,10 @@ fn rubrics_agree_with_human_grades_on_at_least_98_percent() {
                 a.model,
                 if a.correct { "correct" } else { "wrong" },
                 if verdict.passed { "passes" } else { "fails" },
-                a.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default(),
+                a.note
+                    .as_deref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default(),
                 task.question,
                 task.label,
                 explain(&a.text, &verdict)
@@ -97,7 +136,11 @@ fn rubrics_agree_with_human_grades_on_at_least_98_percent() {
         }
     }
     println!("{}{report}", total.render());
-    assert!(total.total() >= 150, "the dataset shrank to {} answers", total.total());
+    assert!(
+        total.total() >= 150,
+        "the dataset shrank to {} answers",
+        total.total()
+    );
     assert!(
         total.percent() >= 98.0,
         "agreement {:.1}% is below 98%:\n{}{report}",
@@ -123,10 +166,20 @@ fn claim_checks_beat_plain_keywords_on_the_claim_tasks() {
     .map(|(k, v)| (k, toml::from_str(v).unwrap()))
     .collect();
     let (mut old, mut new) = (Confusion::default(), Confusion::default());
-    for a in answers.iter().filter(|a| plain.contains_key(a.task.as_str())) {
+    for a in answers
+        .iter()
+        .filter(|a| plain.contains_key(a.task.as_str()))
+    {
         old.add(a.correct, plain[a.task.as_str()].check(&a.text).passed);
         new.add(a.correct, tasks[&a.task].rubric.check(&a.text).passed);
     }
-    println!("plain keywords: {}claim checks: {}", old.render(), new.render());
-    assert!(new.percent() > old.percent(), "claim checks do not beat plain keywords");
+    println!(
+        "plain keywords: {}claim checks: {}",
+        old.render(),
+        new.render()
+    );
+    assert!(
+        new.percent() > old.percent(),
+        "claim checks do not beat plain keywords"
+    );
 }

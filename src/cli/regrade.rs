@@ -50,7 +50,11 @@ fn rooted(root: &Path, p: &Path) -> PathBuf {
 
 /// Reads stored answers from results files; a missing default file is an empty run, a
 /// missing named file is an error.
-fn stored(root: &Path, files: &[PathBuf], explicit: bool) -> Result<(Vec<regrade::Stored>, Vec<String>), String> {
+fn stored(
+    root: &Path,
+    files: &[PathBuf],
+    explicit: bool,
+) -> Result<(Vec<regrade::Stored>, Vec<String>), String> {
     let mut all = Vec::new();
     let mut skipped = Vec::new();
     for f in files {
@@ -68,9 +72,15 @@ fn stored(root: &Path, files: &[PathBuf], explicit: bool) -> Result<(Vec<regrade
 }
 
 pub fn run_regrade(root: &Path, args: RegradeArgs) -> ExitCode {
-    let Some(suite) = super::load(root) else { return ExitCode::FAILURE };
+    let Some(suite) = super::load(root) else {
+        return ExitCode::FAILURE;
+    };
     let explicit = !args.results.is_empty();
-    let files = if explicit { args.results.clone() } else { vec![PathBuf::from(DEFAULT_RESULTS)] };
+    let files = if explicit {
+        args.results.clone()
+    } else {
+        vec![PathBuf::from(DEFAULT_RESULTS)]
+    };
     let (mut answers, mut skipped) = match stored(root, &files, explicit) {
         Ok(x) => x,
         Err(e) => {
@@ -86,8 +96,16 @@ pub fn run_regrade(root: &Path, args: RegradeArgs) -> ExitCode {
     if answers.is_empty() {
         eprintln!(
             "error: no stored answers to re-grade in {}{}; run `eyetest run` first",
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
-            if args.recordings { " or golden/recordings" } else { "" }
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if args.recordings {
+                " or golden/recordings"
+            } else {
+                ""
+            }
         );
         return ExitCode::FAILURE;
     }
@@ -102,8 +120,13 @@ pub fn run_regrade(root: &Path, args: RegradeArgs) -> ExitCode {
 }
 
 pub fn run_agreement(root: &Path, args: AgreementArgs) -> ExitCode {
-    let Some(suite) = super::load(root) else { return ExitCode::FAILURE };
-    let grades_path = args.grades.as_deref().map_or_else(|| agreement::default_dir(root), |g| rooted(root, g));
+    let Some(suite) = super::load(root) else {
+        return ExitCode::FAILURE;
+    };
+    let grades_path = args
+        .grades
+        .as_deref()
+        .map_or_else(|| agreement::default_dir(root), |g| rooted(root, g));
     if !grades_path.exists() {
         eprintln!(
             "error: no human grades at {}; write [[grade]] case = \"spec/id::case\" target = \"name\" correct = true in grades/*.toml (see docs/rubrics.md)",
@@ -119,7 +142,11 @@ pub fn run_agreement(root: &Path, args: AgreementArgs) -> ExitCode {
         }
     };
     let explicit = !args.results.is_empty();
-    let files = if explicit { args.results.clone() } else { vec![PathBuf::from(DEFAULT_RESULTS)] };
+    let files = if explicit {
+        args.results.clone()
+    } else {
+        vec![PathBuf::from(DEFAULT_RESULTS)]
+    };
     let answers = match stored(root, &files, explicit) {
         Ok((a, _)) => a,
         Err(e) => {
@@ -131,7 +158,10 @@ pub fn run_agreement(root: &Path, args: AgreementArgs) -> ExitCode {
     print!("{}", result.render());
     match args.min {
         Some(min) if result.confusion().percent() < min => {
-            eprintln!("agreement {:.1}% is below --min {min}", result.confusion().percent());
+            eprintln!(
+                "agreement {:.1}% is below --min {min}",
+                result.confusion().percent()
+            );
             ExitCode::FAILURE
         }
         _ => ExitCode::SUCCESS,

@@ -82,7 +82,8 @@ fn line_of(text: &str, byte: usize) -> usize {
 }
 
 fn load_file(path: &Path) -> Result<Vec<Grade>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let parsed: GradesFile = toml::from_str(&text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(&text, s.start));
         format!(
@@ -103,7 +104,11 @@ fn load_file(path: &Path) -> Result<Vec<Grade>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, mut g)| {
-            g.origin = format!("{}:{}", path.display(), headers.get(i).copied().unwrap_or(1));
+            g.origin = format!(
+                "{}:{}",
+                path.display(),
+                headers.get(i).copied().unwrap_or(1)
+            );
             g
         })
         .collect())
@@ -234,7 +239,8 @@ pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreemen
     let mut out = Agreement::default();
     for g in grades {
         let Some(case) = cases.get(&g.case) else {
-            out.unmatched.push(format!("{}: no case {} in the specs", g.origin, g.case));
+            out.unmatched
+                .push(format!("{}: no case {} in the specs", g.origin, g.case));
             continue;
         };
         let stored = answers.get(&(g.case.as_str(), g.target.as_str())).copied();
@@ -257,7 +263,12 @@ pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreemen
             }
         };
         let verdict = case.rubric.check(&answer);
-        out.compared.push(Compared { grade: g, answer, case: Arc::clone(case), verdict });
+        out.compared.push(Compared {
+            grade: g,
+            answer,
+            case: Arc::clone(case),
+            verdict,
+        });
     }
     out
 }

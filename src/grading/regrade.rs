@@ -86,7 +86,13 @@ pub fn read_results(path: &Path) -> std::io::Result<(Vec<Stored>, Vec<String>)> 
         let case_id = format!("{spec}::{case}");
         by_test.insert(
             (case_id.clone(), target.clone()),
-            Stored { case_id, target, answer, passed, origin },
+            Stored {
+                case_id,
+                target,
+                answer,
+                passed,
+                origin,
+            },
         );
     }
     Ok((by_test.into_values().collect(), skipped))
@@ -101,7 +107,9 @@ pub fn read_recordings(golden: &Path) -> (Vec<Stored>, Vec<String>) {
     collect(&dir, &mut files);
     files.sort();
     for f in files {
-        let Ok(rel) = f.strip_prefix(&dir) else { continue };
+        let Ok(rel) = f.strip_prefix(&dir) else {
+            continue;
+        };
         let parts: Vec<String> = rel
             .with_extension("")
             .components()
@@ -110,7 +118,11 @@ pub fn read_recordings(golden: &Path) -> (Vec<Stored>, Vec<String>) {
         if parts.len() < 3 {
             continue;
         }
-        let (target, spec, case) = (&parts[0], parts[1..parts.len() - 1].join("/"), &parts[parts.len() - 1]);
+        let (target, spec, case) = (
+            &parts[0],
+            parts[1..parts.len() - 1].join("/"),
+            &parts[parts.len() - 1],
+        );
         match crate::record::Recording::load(&f) {
             Ok(Some(rec)) => out.push(Stored {
                 case_id: format!("{spec}::{case}"),
@@ -127,7 +139,9 @@ pub fn read_recordings(golden: &Path) -> (Vec<Stored>, Vec<String>) {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -146,7 +160,11 @@ pub fn regrade(suite: &Suite, stored: Vec<Stored>) -> Regrade {
         match cases.get(&s.case_id) {
             Some(case) => {
                 let now = case.rubric.check(&s.answer);
-                out.items.push(Regraded { stored: s, case: Arc::clone(case), now });
+                out.items.push(Regraded {
+                    stored: s,
+                    case: Arc::clone(case),
+                    now,
+                });
             }
             None => out.orphans.push(s),
         }
@@ -158,7 +176,11 @@ pub fn regrade(suite: &Suite, stored: Vec<Stored>) -> Regrade {
 pub fn render(r: &Regrade) -> String {
     let mut out = String::new();
     for f in r.flips() {
-        let was = if f.stored.passed == Some(true) { "passed" } else { "failed" };
+        let was = if f.stored.passed == Some(true) {
+            "passed"
+        } else {
+            "failed"
+        };
         let now = if f.now.passed { "passes" } else { "fails" };
         out.push_str(&format!(
             "FLIP {}@{}: {was} then, {now} now ({})\n",
@@ -169,7 +191,11 @@ pub fn render(r: &Regrade) -> String {
         }
         out.push('\n');
     }
-    let unverdicted: Vec<&Regraded> = r.items.iter().filter(|i| i.stored.passed.is_none()).collect();
+    let unverdicted: Vec<&Regraded> = r
+        .items
+        .iter()
+        .filter(|i| i.stored.passed.is_none())
+        .collect();
     for i in &unverdicted {
         out.push_str(&format!(
             "{} {}@{}: {}\n",

@@ -15,9 +15,9 @@ use super::words::{span_of, Kind, Term, Tok};
 /// describes something else ("a white blanket and a red couch", "couch with a white throw").
 const BARRIERS: &[&str] = &[
     "a", "an", "the", "this", "that", "these", "those", "its", "their", "his", "her", "some",
-    "another", "with", "on", "in", "of", "behind", "near", "next", "under", "over", "beside",
-    "by", "to", "from", "at", "against", "while", "whereas", "but", "there", "which", "who",
-    "is", "are", "was", "were", "has", "have", "wearing", "holding",
+    "another", "with", "on", "in", "of", "behind", "near", "next", "under", "over", "beside", "by",
+    "to", "from", "at", "against", "while", "whereas", "but", "there", "which", "who", "is", "are",
+    "was", "were", "has", "have", "wearing", "holding",
 ];
 
 /// Words for the picture itself: "in the image" says where, not what.
@@ -26,23 +26,66 @@ const FRAME: &[&str] = &["image", "picture", "photo", "photograph", "scene", "fr
 /// Small counts in the languages VLMs answer in besides English ("dos personas", "deux
 /// chats"); English numbers in any spelling come from the number parser.
 const FOREIGN_COUNTS: &[(&str, f64)] = &[
-    ("uno", 1.0), ("una", 1.0), ("dos", 2.0), ("tres", 3.0), ("cuatro", 4.0), ("cinco", 5.0),
-    ("un", 1.0), ("une", 1.0), ("deux", 2.0), ("trois", 3.0), ("quatre", 4.0), ("cinq", 5.0),
-    ("ein", 1.0), ("eine", 1.0), ("einen", 1.0), ("zwei", 2.0), ("drei", 3.0), ("vier", 4.0),
-    ("due", 2.0), ("tre", 3.0), ("quattro", 4.0), ("duas", 2.0), ("três", 3.0),
+    ("uno", 1.0),
+    ("una", 1.0),
+    ("dos", 2.0),
+    ("tres", 3.0),
+    ("cuatro", 4.0),
+    ("cinco", 5.0),
+    ("un", 1.0),
+    ("une", 1.0),
+    ("deux", 2.0),
+    ("trois", 3.0),
+    ("quatre", 4.0),
+    ("cinq", 5.0),
+    ("ein", 1.0),
+    ("eine", 1.0),
+    ("einen", 1.0),
+    ("zwei", 2.0),
+    ("drei", 3.0),
+    ("vier", 4.0),
+    ("due", 2.0),
+    ("tre", 3.0),
+    ("quattro", 4.0),
+    ("duas", 2.0),
+    ("três", 3.0),
 ];
 
 /// Verbs that link an object to what follows it ("the coat is red", "the couch appears red").
 const COPULAS: &[&str] = &[
-    "is", "are", "was", "were", "appears", "appear", "looks", "look", "seems", "seem",
-    "being", "be", "s",
+    "is", "are", "was", "were", "appears", "appear", "looks", "look", "seems", "seem", "being",
+    "be", "s",
 ];
 
 /// Words that may sit between a copula and the property without changing the claim.
 const FILLERS: &[&str] = &[
-    "mostly", "mainly", "primarily", "predominantly", "all", "both", "entirely", "completely",
-    "a", "an", "bright", "dark", "light", "pale", "deep", "vibrant", "vivid", "also", "in",
-    "colored", "coloured", "color", "colour", "shade", "of", "upholstered", "painted",
+    "mostly",
+    "mainly",
+    "primarily",
+    "predominantly",
+    "all",
+    "both",
+    "entirely",
+    "completely",
+    "a",
+    "an",
+    "bright",
+    "dark",
+    "light",
+    "pale",
+    "deep",
+    "vibrant",
+    "vivid",
+    "also",
+    "in",
+    "colored",
+    "coloured",
+    "color",
+    "colour",
+    "shade",
+    "of",
+    "upholstered",
+    "painted",
 ];
 
 /// Modifiers that may be joined by "and" or a comma in a list of properties.
@@ -68,7 +111,11 @@ pub(super) struct Binding {
 
 /// Every property of `props` that some mention of `object` binds, in answer order.
 pub(super) fn bindings(toks: &[Tok], object: &Term, props: &[Term], window: usize) -> Vec<Binding> {
-    let is_prop = |i: usize| props.iter().find_map(|p| p.match_at(toks, i).map(|n| (p, n)));
+    let is_prop = |i: usize| {
+        props
+            .iter()
+            .find_map(|p| p.match_at(toks, i).map(|n| (p, n)))
+    };
     let mut out = Vec::new();
     for (a, b) in object.find_all(toks) {
         // Before the object: premodifiers, walking back.
@@ -115,7 +162,12 @@ pub(super) fn bindings(toks: &[Tok], object: &Term, props: &[Term], window: usiz
                 && is(toks.get(j + 2), FRAME)
             {
                 j += 3;
-            } else if is(toks.get(j), &["visible", "shown", "seen", "present", "here", "there", "itself"]) {
+            } else if is(
+                toks.get(j),
+                &[
+                    "visible", "shown", "seen", "present", "here", "there", "itself",
+                ],
+            ) {
                 j += 1;
             } else {
                 break;
@@ -129,7 +181,12 @@ pub(super) fn bindings(toks: &[Tok], object: &Term, props: &[Term], window: usiz
         }
         let linked = match toks.get(j) {
             Some(t) if t.kind == Kind::Intro => true,
-            Some(t) if t.kind == Kind::Word && (COPULAS.contains(&t.text.as_str()) || t.text == "in") => true,
+            Some(t)
+                if t.kind == Kind::Word
+                    && (COPULAS.contains(&t.text.as_str()) || t.text == "in") =>
+            {
+                true
+            }
             _ => false,
         };
         if !linked {
@@ -157,7 +214,10 @@ pub(super) fn bindings(toks: &[Tok], object: &Term, props: &[Term], window: usiz
             if matches!(t.text.as_str(), "not" | "never" | "no") {
                 negated = true;
             } else if joiner {
-                if !(is_prop(j + 1).is_some() || is(toks.get(j + 1), MODIFIERS) || is(toks.get(j + 1), FILLERS)) {
+                if !(is_prop(j + 1).is_some()
+                    || is(toks.get(j + 1), MODIFIERS)
+                    || is(toks.get(j + 1), FILLERS))
+                {
                     break;
                 }
             } else if !is(Some(t), FILLERS) && !is(Some(t), COPULAS) && !is(Some(t), MODIFIERS) {
@@ -182,11 +242,29 @@ pub(super) fn stated_count(
     object: &Term,
 ) -> Option<(f64, (usize, usize))> {
     const HEDGES: &[&str] = &[
-        "appearance", "illusion", "like", "reflection", "reflections", "reflected", "mirrored",
-        "not", "rather", "instead", "mistaken", "mistake", "impression", "trick", "than",
-        "double", "doubled", "duplicate", "seemingly",
+        "appearance",
+        "illusion",
+        "like",
+        "reflection",
+        "reflections",
+        "reflected",
+        "mirrored",
+        "not",
+        "rather",
+        "instead",
+        "mistaken",
+        "mistake",
+        "impression",
+        "trick",
+        "than",
+        "double",
+        "doubled",
+        "duplicate",
+        "seemingly",
     ];
-    const EMPHASIS: &[&str] = &["only", "just", "exactly", "total", "answer", "actually", "single"];
+    const EMPHASIS: &[&str] = &[
+        "only", "just", "exactly", "total", "answer", "actually", "single",
+    ];
     let number_at = |k: usize| {
         numbers
             .iter()
@@ -196,14 +274,21 @@ pub(super) fn stated_count(
             .or_else(|| {
                 let w = toks[k].text.as_str();
                 (toks[k].kind == Kind::Word)
-                    .then(|| FOREIGN_COUNTS.iter().find(|(f, _)| *f == w).map(|&(_, v)| v))
+                    .then(|| {
+                        FOREIGN_COUNTS
+                            .iter()
+                            .find(|(f, _)| *f == w)
+                            .map(|&(_, v)| v)
+                    })
                     .flatten()
             })
     };
     let mut pairs = Vec::new();
     for (a, b) in object.find_all(toks) {
         for gap in 0..=2 {
-            let Some(k) = a.checked_sub(gap + 1) else { break };
+            let Some(k) = a.checked_sub(gap + 1) else {
+                break;
+            };
             if toks[k].kind != Kind::Word {
                 break;
             }
@@ -211,7 +296,9 @@ pub(super) fn stated_count(
                 // "a" before a plural is not a count ("a few cats"); before "single" it is.
                 let first = (k..a).find(|&m| number_at(m).is_none()).unwrap_or(a);
                 let article = is(Some(&toks[k]), &["a", "an"]);
-                if article && (first < a || toks[a].text.ends_with('s') && toks[a].text != object.name) {
+                if article
+                    && (first < a || toks[a].text.ends_with('s') && toks[a].text != object.name)
+                {
                     break;
                 }
                 let mut k0 = k;

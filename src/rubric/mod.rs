@@ -259,10 +259,13 @@ fn check_digits(answer: &str, want: &str) -> (bool, String, Option<(usize, usize
     match all.find(&want).filter(|_| !want.is_empty()) {
         Some(k) => {
             let span = (at[k], at[k + want.len() - 1] + 1);
-            (true, format!("found as {}", quote(&answer[span.0..span.1])), Some(span))
+            (
+                true,
+                format!("found as {}", quote(&answer[span.0..span.1])),
+                Some(span),
+            )
         }
         None if all.is_empty() => (false, "the answer has no digits".into(), None),
         None => (false, format!("answer digits are {}", quote(&all)), None),
     }
 }
-

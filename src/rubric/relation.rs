@@ -25,7 +25,10 @@ pub enum Dir {
 impl Dir {
     pub fn parse(s: &str) -> Option<Dir> {
         let s = s.trim().to_lowercase();
-        let s = s.trim_end_matches(" of").trim_start_matches("to the ").trim_start_matches("on the ");
+        let s = s
+            .trim_end_matches(" of")
+            .trim_start_matches("to the ")
+            .trim_start_matches("on the ");
         Some(match s {
             "left" | "left side" => Dir::Left,
             "right" | "right side" => Dir::Right,
@@ -79,11 +82,23 @@ pub(super) struct Stated {
     pub range: (usize, usize),
 }
 
-const FRAME: &[&str] = &["image", "picture", "photo", "photograph", "frame", "scene", "shot", "screen", "view"];
+const FRAME: &[&str] = &[
+    "image",
+    "picture",
+    "photo",
+    "photograph",
+    "frame",
+    "scene",
+    "shot",
+    "screen",
+    "view",
+];
 const DETERMINERS: &[&str] = &["the", "a", "an", "this", "that"];
 
 fn word(toks: &[Tok], i: usize) -> &str {
-    toks.get(i).filter(|t| t.kind == Kind::Word).map_or("", |t| t.text.as_str())
+    toks.get(i)
+        .filter(|t| t.kind == Kind::Word)
+        .map_or("", |t| t.text.as_str())
 }
 
 /// Finds a direction phrase at token `i`: its direction, the token after it, and whether it
@@ -94,7 +109,10 @@ fn phrase_at(toks: &[Tok], i: usize) -> Option<(Dir, usize, bool)> {
         "left" | "right" => {
             let before = if i > 0 { w(i - 1) } else { "" };
             let mut j = i + 1;
-            while matches!(w(j), "hand" | "side" | "part" | "corner" | "half" | "edge" | "sides") {
+            while matches!(
+                w(j),
+                "hand" | "side" | "part" | "corner" | "half" | "edge" | "sides"
+            ) {
                 j += 1;
             }
             let of = w(j) == "of";
@@ -102,13 +120,19 @@ fn phrase_at(toks: &[Tok], i: usize) -> Option<(Dir, usize, bool)> {
             if !(of || matches!(before, "the" | "its" | "his" | "her" | "their" | "s")) {
                 return None;
             }
-            let dir = if w(i) == "left" { Dir::Left } else { Dir::Right };
+            let dir = if w(i) == "left" {
+                Dir::Left
+            } else {
+                Dir::Right
+            };
             Some((dir, if of { j + 1 } else { j }, of))
         }
         "above" | "atop" => Some((Dir::Above, i + 1, true)),
         "below" | "beneath" | "underneath" | "under" => Some((Dir::Below, i + 1, true)),
         "behind" => Some((Dir::Behind, i + 1, true)),
-        "over" if w(i + 1) != "the" || !FRAME.contains(&w(i + 2)) => Some((Dir::Above, i + 1, true)),
+        "over" if w(i + 1) != "the" || !FRAME.contains(&w(i + 2)) => {
+            Some((Dir::Above, i + 1, true))
+        }
         "on" if w(i + 1) == "top" && w(i + 2) == "of" => Some((Dir::Above, i + 3, true)),
         "in" if w(i + 1) == "front" && w(i + 2) == "of" => Some((Dir::Front, i + 3, true)),
         "ahead" if w(i + 1) == "of" => Some((Dir::Front, i + 2, true)),
@@ -125,8 +149,13 @@ pub(super) fn stated(toks: &[Tok], terms: &[Term; 2]) -> Vec<Stated> {
         .flat_map(|(t, term)| term.find_all(toks).into_iter().map(move |(a, b)| (a, b, t)))
         .collect();
     let sentence = |i: usize| {
-        let start = (0..i).rev().find(|&k| toks[k].kind == Kind::Stop).map_or(0, |k| k + 1);
-        let end = (i..toks.len()).find(|&k| toks[k].kind == Kind::Stop).unwrap_or(toks.len());
+        let start = (0..i)
+            .rev()
+            .find(|&k| toks[k].kind == Kind::Stop)
+            .map_or(0, |k| k + 1);
+        let end = (i..toks.len())
+            .find(|&k| toks[k].kind == Kind::Stop)
+            .unwrap_or(toks.len());
         (start, end)
     };
     let mut out = Vec::new();
@@ -164,10 +193,18 @@ pub(super) fn stated(toks: &[Tok], terms: &[Term; 2]) -> Vec<Stated> {
             .iter()
             .filter(|m| m.0 >= s && m.1 <= i && m.2 != ground)
             .max_by_key(|m| m.1);
-        let after = mentions.iter().filter(|m| m.0 >= end && m.1 <= e && m.2 != ground).min_by_key(|m| m.0);
+        let after = mentions
+            .iter()
+            .filter(|m| m.0 >= end && m.1 <= e && m.2 != ground)
+            .min_by_key(|m| m.0);
         if let Some(f) = before.or(after) {
             let (a, b) = (f.0.min(i), f.1.max(end));
-            out.push(Stated { figure: f.2, dir, ground, range: (a, b) });
+            out.push(Stated {
+                figure: f.2,
+                dir,
+                ground,
+                range: (a, b),
+            });
         }
         i = next.max(i + 1);
     }
@@ -180,11 +217,19 @@ pub(super) fn stated(toks: &[Tok], terms: &[Term; 2]) -> Vec<Stated> {
 pub(super) fn relations(stated: &[Stated]) -> Vec<(Dir, Vec<(usize, usize)>)> {
     let mut out: Vec<(Dir, Vec<(usize, usize)>)> = Vec::new();
     for s in stated.iter().filter(|s| s.ground != 2) {
-        let dir = if s.figure == 0 { s.dir } else { s.dir.opposite() };
+        let dir = if s.figure == 0 {
+            s.dir
+        } else {
+            s.dir.opposite()
+        };
         out.push((dir, vec![s.range]));
     }
     if out.is_empty() {
-        let frame = |t: usize| stated.iter().filter(move |s| s.ground == 2 && s.figure == t);
+        let frame = |t: usize| {
+            stated
+                .iter()
+                .filter(move |s| s.ground == 2 && s.figure == t)
+        };
         for a in frame(0) {
             if let Some(b) = frame(1).find(|b| b.dir == a.dir.opposite()) {
                 out.push((a.dir, vec![a.range, b.range]));

@@ -47,11 +47,9 @@ pub(super) fn select(answer: &str, scope: Scope) -> ((usize, usize), Option<Stri
     let found = match scope {
         Scope::All => return (whole, None),
         Scope::Final => marked(answer),
-        Scope::LastSentence => marked(answer).or_else(|| {
-            sentences(answer)
-                .last()
-                .map(|&s| (s, "the last sentence"))
-        }),
+        Scope::LastSentence => {
+            marked(answer).or_else(|| sentences(answer).last().map(|&s| (s, "the last sentence")))
+        }
         Scope::FirstSentence => sentences(answer)
             .first()
             .map(|&s| (s, "the first sentence")),
@@ -74,7 +72,10 @@ fn marked(answer: &str) -> Option<((usize, usize), &'static str)> {
     if let Some(m) = MARKER.find_iter(answer).last() {
         let start = m.end();
         let mut end = paragraph_end(answer, start);
-        if answer[start..end].trim_matches(|c: char| c.is_whitespace() || c == '*').is_empty() {
+        if answer[start..end]
+            .trim_matches(|c: char| c.is_whitespace() || c == '*')
+            .is_empty()
+        {
             end = paragraph_end(answer, skip_blank(answer, end));
         }
         if end > start {
@@ -92,7 +93,9 @@ fn marked(answer: &str) -> Option<((usize, usize), &'static str)> {
     let line_start = last.rfind('\n').map_or(0, |i| i + 1);
     let line = last[line_start..].trim();
     let bold = ["**", "__"].iter().any(|b| {
-        let inner = line.trim_start_matches(['#', '-', '*', '>', ' ']).trim_start();
+        let inner = line
+            .trim_start_matches(['#', '-', '*', '>', ' '])
+            .trim_start();
         (line.starts_with(b) || inner.starts_with(b)) && line[b.len()..].contains(b)
     });
     (bold && line_start > 0).then_some(((line_start, last.len()), "the bold last line"))
@@ -115,7 +118,10 @@ fn sentence_end(s: &str, from: usize) -> usize {
     let clause = s[from..end]
         .match_indices([',', ';'])
         .map(|(i, _)| from + i)
-        .find(|&i| s[i + 1..].starts_with(char::is_whitespace) && s[from..i].chars().any(char::is_alphanumeric));
+        .find(|&i| {
+            s[i + 1..].starts_with(char::is_whitespace)
+                && s[from..i].chars().any(char::is_alphanumeric)
+        });
     clause.unwrap_or(end)
 }
 

@@ -362,7 +362,12 @@ digits_in_order = "2""#,
     assert_eq!(
         got,
         vec![
-            (CheckKind::All, r#""red""#, true, r#"found as "RED" at char 5"#),
+            (
+                CheckKind::All,
+                r#""red""#,
+                true,
+                r#"found as "RED" at char 5"#
+            ),
             (
                 CheckKind::All,
                 r#""coat""#,
@@ -375,8 +380,18 @@ digits_in_order = "2""#,
                 true,
                 r#""two" found as "Two" at char 1"#
             ),
-            (CheckKind::None, r#""blue""#, false, r#"found as "blue" at char 20"#),
-            (CheckKind::Regex, r"/c\w+t/", true, r#"matched "coat" at char 9"#),
+            (
+                CheckKind::None,
+                r#""blue""#,
+                false,
+                r#"found as "blue" at char 20"#
+            ),
+            (
+                CheckKind::Regex,
+                r"/c\w+t/",
+                true,
+                r#"matched "coat" at char 9"#
+            ),
             (CheckKind::Number, "2", true, r#"found as "Two" at char 1"#),
             (CheckKind::MaxWords, "4", false, "5 words (max 4)"),
             (

@@ -15,7 +15,12 @@ fn rubric(toml_src: &str) -> Rubric {
 
 fn assert_grade(toml_src: &str, answer: &str, human: bool) {
     let v = rubric(toml_src).check(answer);
-    assert_eq!(v.passed, human, "rubric {toml_src}\n{}", explain(answer, &v));
+    assert_eq!(
+        v.passed,
+        human,
+        "rubric {toml_src}\n{}",
+        explain(answer, &v)
+    );
 }
 
 const COAT: &str = r#"about = { coat = ["red"] }
@@ -25,7 +30,10 @@ synonyms = { coat = ["jacket", "parka"] }"#;
 #[rstest]
 #[case::terse("Red coat.", true)]
 #[case::sky_is_blue("The skier wears a red coat; the blue sky stretches behind.", true)]
-#[case::jacket_synonym("The person in the image is wearing a bright red jacket and black pants.", true)]
+#[case::jacket_synonym(
+    "The person in the image is wearing a bright red jacket and black pants.",
+    true
+)]
 #[case::plural("There are two red coats visible on the skiers.", true)]
 #[case::object_unnamed("Red.", true)]
 #[case::copula("The coat is red, and the helmet is white.", true)]
@@ -62,7 +70,10 @@ const BABY: &str = r#"relation = { subject = "baby", is = "right of", object = "
 #[case::right_side("The baby is lying on the right side of the dog.", true)]
 #[case::possessive("The baby sleeps on the dog's right side.", true)]
 #[case::inverted("To the right of the dog lies a sleeping baby.", true)]
-#[case::frame("In the image, the baby is on the right and the dog is on the left.", true)]
+#[case::frame(
+    "In the image, the baby is on the right and the dog is on the left.",
+    true
+)]
 #[case::wrong("The baby is to the left of the dog.", false)]
 #[case::wrong_converse("The dog is on the right side of the baby.", false)]
 #[case::next_to("The baby is right next to the dog, cuddling it.", false)]
@@ -84,17 +95,32 @@ synonyms = { motorcycle = ["motorbike", "scooter", "moped"] }"#;
     "The motorcycle is in front of the bus, moving towards the right side of the image.",
     false
 )]
-#[case::right_of_image("The motorcycle is on the right side of the image, near the curb.", false)]
+#[case::right_of_image(
+    "The motorcycle is on the right side of the image, near the curb.",
+    false
+)]
 #[case::in_front("The motorbike is parked in front of the bus.", false)]
-#[case::both("The motorcycle is to the right of the bus, slightly in front of it.", true)]
+#[case::both(
+    "The motorcycle is to the right of the bus, slightly in front of it.",
+    true
+)]
 fn relation_not_other_sense(#[case] answer: &str, #[case] human: bool) {
     assert_grade(MOTO, answer, human);
 }
 
 #[rstest]
-#[case::stated_one("There is one cat, reflected in the mirror, creating the appearance of two cats.", true)]
-#[case::article("There is a cat sitting in front of a mirror; its reflection makes it look like two cats.", true)]
-#[case::only("Although it may look like there are two cats, there is only one cat in the image.", true)]
+#[case::stated_one(
+    "There is one cat, reflected in the mirror, creating the appearance of two cats.",
+    true
+)]
+#[case::article(
+    "There is a cat sitting in front of a mirror; its reflection makes it look like two cats.",
+    true
+)]
+#[case::only(
+    "Although it may look like there are two cats, there is only one cat in the image.",
+    true
+)]
 #[case::terse("1", true)]
 #[case::two("There are two cats in this image.", false)]
 #[case::two_digits("**2 cats** are visible: one on the left and one on the right.", false)]
@@ -118,15 +144,22 @@ synonyms = { people = ["persons", "players", "individuals", "men", "women"] }"#,
 }
 
 #[rstest]
-#[case::after_marker("Let me compute: 29 + 36. 9 + 6 = 15, carry 1... 64? No.\n\nAnswer: 65", true)]
+#[case::after_marker(
+    "Let me compute: 29 + 36. 9 + 6 = 15, carry 1... 64? No.\n\nAnswer: 65",
+    true
+)]
 #[case::bold_marker("The image shows 29 + 36.\n\n**Final Answer:** 65", true)]
 #[case::answer_is("Adding the tens and units gives a total, so the answer is 65.", true)]
 #[case::bold_last_line("Step 1: 20 + 30 = 50\nStep 2: 9 + 6 = 15\n**65**", true)]
 #[case::wrong_final("29 + 36 = 65 would be the usual guess.\n\nAnswer: 64", false)]
 #[case::unmarked("29 + 36 = 65", true)]
 fn scope_final(#[case] answer: &str, #[case] human: bool) {
-    assert_grade(r#"scope = "final"
-number = 65"#, answer, human);
+    assert_grade(
+        r#"scope = "final"
+number = 65"#,
+        answer,
+        human,
+    );
 }
 
 #[test]
@@ -135,7 +168,11 @@ fn scope_reports_what_it_read() {
     let v = rubric("scope = \"final\"\nnumber = 65\nnone = [\"64\"]").check(answer);
     assert!(v.passed, "{}", explain(answer, &v));
     assert_eq!(v.scope.as_deref(), Some("after the answer marker: \"65\""));
-    assert!(v.checks[1].detail.contains("at char 31"), "{:?}", v.checks[1]);
+    assert!(
+        v.checks[1].detail.contains("at char 31"),
+        "{:?}",
+        v.checks[1]
+    );
     assert_eq!(v.checks[1].at, Some((30, 32)));
 }
 
@@ -160,8 +197,12 @@ fn scope_sentences() {
 #[case::no_stem(r#"all = ["red"]"#, "The prices were reduced.", false)]
 #[case::no_prefix(r#"all = ["cat"]"#, "A catalog of furniture.", false)]
 #[case::number_word(r#"none = ["one"]"#, "The ones on the left are apples.", true)]
-#[case::off(r#"all = ["elephant"]
-inflect = false"#, "Two elephants.", false)]
+#[case::off(
+    r#"all = ["elephant"]
+inflect = false"#,
+    "Two elephants.",
+    false
+)]
 fn inflection(#[case] toml_src: &str, #[case] answer: &str, #[case] human: bool) {
     assert_grade(toml_src, answer, human);
 }
@@ -200,12 +241,20 @@ fn every_claim_reports_quote_and_position() {
         }
     }
     let text = explain(answer, &v);
-    assert!(text.contains("✓ about \"red\" about \"coat\": \"red\" said about it as \"red coat\" at char 3"), "{text}");
+    assert!(
+        text.contains(
+            "✓ about \"red\" about \"coat\": \"red\" said about it as \"red coat\" at char 3"
+        ),
+        "{text}"
+    );
     assert!(text.contains("✓ relation \"baby\" right of \"dog\": stated as \"dog is to the left of the baby\" at char 17"), "{text}");
 }
 
 #[rstest]
-#[case::window_zero("about = { coat = [\"red\"] }\nwindow = 0", "window = 0 must be at least 1")]
+#[case::window_zero(
+    "about = { coat = [\"red\"] }\nwindow = 0",
+    "window = 0 must be at least 1"
+)]
 #[case::window_alone("all = [\"x\"]\nwindow = 3", "window is set but there is no about")]
 #[case::bad_direction(
     "relation = { subject = \"baby\", is = \"near\", object = \"dog\" }",
@@ -231,5 +280,8 @@ fn bad_claim_rubrics_say_what_to_do(#[case] toml_src: &str, #[case] message: &st
 #[test]
 fn bad_scope_is_a_parse_error() {
     let err = toml::from_str::<Rubric>("scope = \"ending\"\nall = [\"x\"]").unwrap_err();
-    assert!(err.to_string().contains("unknown variant `ending`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown variant `ending`"),
+        "{err}"
+    );
 }

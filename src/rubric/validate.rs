@@ -120,12 +120,17 @@ impl Rubric {
                     errors.push(format!("{key}.{object} lists no properties; list what is (or must not be) said about it, e.g. {key} = {{ {object} = [\"red\"] }}"));
                 }
                 for p in props.iter().filter(|p| blank(p)) {
-                    errors.push(format!("{key}.{object} has an empty property {p:?}; write the word to look for"));
+                    errors.push(format!(
+                        "{key}.{object} has an empty property {p:?}; write the word to look for"
+                    ));
                 }
             }
         }
         for (object, props) in &self.about {
-            for p in props.iter().filter(|p| self.not_about.get(object).is_some_and(|n| n.contains(p))) {
+            for p in props
+                .iter()
+                .filter(|p| self.not_about.get(object).is_some_and(|n| n.contains(p)))
+            {
                 errors.push(format!("{p:?} is both required (about) and forbidden (not_about) for {object:?}; remove it from one"));
             }
         }
@@ -143,7 +148,10 @@ impl Rubric {
             if blank(&r.subject) || blank(&r.object) {
                 errors.push("relation needs a subject and an object, e.g. relation = { subject = \"baby\", is = \"right of\", object = \"dog\" }".into());
             } else if r.subject.trim().eq_ignore_ascii_case(r.object.trim()) {
-                errors.push(format!("relation relates {:?} to itself; subject and object must differ", r.subject));
+                errors.push(format!(
+                    "relation relates {:?} to itself; subject and object must differ",
+                    r.subject
+                ));
             }
         }
         for (object, n) in &self.count {

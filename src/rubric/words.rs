@@ -123,8 +123,8 @@ pub(super) fn forms(w: &str) -> Vec<String> {
         }
     }
     let ends = |suffixes: &[&str]| suffixes.iter().any(|s| w.ends_with(s));
-    let consonant_y = w.ends_with('y')
-        && !matches!(w.chars().rev().nth(1), Some('a' | 'e' | 'i' | 'o' | 'u'));
+    let consonant_y =
+        w.ends_with('y') && !matches!(w.chars().rev().nth(1), Some('a' | 'e' | 'i' | 'o' | 'u'));
     if consonant_y {
         out.push(format!("{}ies", &w[..w.len() - 1]));
     } else if ends(&["s", "x", "z", "ch", "sh"]) {
