@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod env;
 pub mod fetch;
 pub mod fixture;
+pub mod grading;
 pub mod halt;
 pub mod harness;
 pub mod record;

@@ -4,6 +4,7 @@ mod bench;
 mod fetch;
 mod fixtures;
 mod init;
+mod regrade;
 mod report;
 mod run;
 mod sim;
@@ -81,6 +82,12 @@ pub enum Command {
     /// Scaffold a new spec project (Cargo.toml, harness, example spec, fixture, snapshots)
     /// that passes `cargo test` on its first run.
     Init(init::InitArgs),
+    /// Re-apply the current rubrics to stored answers (results files, recordings) without
+    /// asking any model, and list the verdicts that flip.
+    Regrade(regrade::RegradeArgs),
+    /// Compare rubric verdicts with human grades (grades/*.toml): agreement, a confusion
+    /// matrix and every disagreement with its answer, rubric and note.
+    Agreement(regrade::AgreementArgs),
 }
 
 /// Parses the process arguments and runs the subcommand.
@@ -126,6 +133,8 @@ pub fn main() -> ExitCode {
         Command::Fetch(args) => fetch::run(&cli.root, args),
         Command::Report(args) => report::run(&cli.root, args),
         Command::Init(args) => init::run(&cli.root, args),
+        Command::Regrade(args) => regrade::run_regrade(&cli.root, args),
+        Command::Agreement(args) => regrade::run_agreement(&cli.root, args),
     }
 }
 

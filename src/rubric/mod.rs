@@ -5,19 +5,36 @@
 //! case- and punctuation-folded text at word boundaries, numbers in any spelling, digit
 //! sequences with any separators, and regexes for everything else. Every configured check is
 //! reported, passed or not, so a failing test says exactly what was missing or forbidden.
+//!
+//! Keywords alone cannot tell "a red coat" from "a blue coat under a red sky", so claim checks
+//! (`about`, `not_about`, `relation`, `count`) reason about which word is said about which
+//! object, and `scope` narrows every check to a chain-of-thought reply's conclusion.
+//! docs/rubrics.md documents every key with the answer it is for.
 
+mod check;
+mod claims;
 mod numbers;
+mod relation;
+mod scope;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_claims;
 mod text;
+mod validate;
+mod verdict;
+mod words;
 
-use std::fmt;
+use std::collections::BTreeMap;
 
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use numbers::extract_numbers;
-use text::{closest, count_words, find, fold, quote, wrap, FoldOptions};
+use text::{quote, FoldOptions};
+
+pub use relation::RelationSpec;
+pub use scope::Scope;
+pub use verdict::{explain, CheckKind, CheckOutcome, Verdict};
 
 const DEFAULT_TOLERANCE: f64 = 1e-9;
 
@@ -69,6 +86,62 @@ pub struct Rubric {
     /// Ignore punctuation and collapse whitespace when matching keywords. On by default.
     #[serde(skip_serializing_if = "is_true")]
     pub fold_punctuation: bool,
+    /// Which part of the answer every check except `max_words` reads.
+    #[serde(skip_serializing_if = "is_all")]
+    pub scope: Scope,
+    /// Match singular and plural of a keyword's last word ("elephants" for `elephant`,
+    /// "people" for `person`). On by default.
+    #[serde(skip_serializing_if = "is_true")]
+    pub inflect: bool,
+    /// Alternatives for a keyword, wherever the keyword is used:
+    /// `synonyms = { coat = ["jacket", "parka"] }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub synonyms: BTreeMap<String, Vec<String>>,
+    /// Object -> properties of which at least one must be said about it:
+    /// `about = { coat = ["red"] }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub about: BTreeMap<String, Vec<String>>,
+    /// Object -> properties that must not be said about it: `not_about = { couch = ["white"] }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_about: BTreeMap<String, Vec<String>>,
+    /// Most words between a property and its object for `about`/`not_about` (default 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
+    /// Spatial relations that must be stated, converses accepted. One table or a list.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_relations",
+        serialize_with = "ser_one_or_many"
+    )]
+    pub relation: Vec<RelationSpec>,
+    /// Object -> the count the answer must state for it: `count = { cat = 1 }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub count: BTreeMap<String, f64>,
+}
+
+/// Words between a property and its object when `window` is unset: "red leather sectional
+/// couch" binds, a property two clauses away does not.
+pub(crate) const DEFAULT_WINDOW: usize = 4;
+
+fn is_all(s: &Scope) -> bool {
+    *s == Scope::All
+}
+
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a relation table or a list of them, e.g. relation = { subject = \"baby\", is = \"right of\", object = \"dog\" }"
+)]
+enum Relations {
+    One(RelationSpec),
+    Many(Vec<RelationSpec>),
+}
+
+fn de_relations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RelationSpec>, D::Error> {
+    Ok(match Relations::deserialize(d)? {
+        Relations::One(r) => vec![r],
+        Relations::Many(rs) => rs,
+    })
 }
 
 impl Default for Rubric {
@@ -84,6 +157,14 @@ impl Default for Rubric {
             digits_in_order: None,
             case_sensitive: false,
             fold_punctuation: true,
+            scope: Scope::All,
+            inflect: true,
+            synonyms: BTreeMap::new(),
+            about: BTreeMap::new(),
+            not_about: BTreeMap::new(),
+            window: None,
+            relation: Vec::new(),
+            count: BTreeMap::new(),
         }
     }
 }
@@ -136,194 +217,6 @@ fn ser_one_or_many<T: Serialize, S: serde::Serializer>(v: &[T], s: S) -> Result<
 }
 
 impl Rubric {
-    /// Rejects rubrics that cannot do their job, so a typo fails at spec load with advice
-    /// instead of silently passing (or failing) every answer. All problems are reported at once,
-    /// one per line.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.is_empty() {
-            return Err(
-                "rubric checks nothing: set at least one of all, any, none, regex, number, \
-                 max_words, digits_in_order (e.g. rubric = { all = [\"red\"] })"
-                    .into(),
-            );
-        }
-        let opts = self.fold_options();
-        let mut errors = Vec::new();
-        for (key, list) in [("all", &self.all), ("any", &self.any), ("none", &self.none)] {
-            for kw in list.iter().filter(|kw| fold(kw, opts).text.is_empty()) {
-                let why = if kw.trim().is_empty() {
-                    ""
-                } else {
-                    " once punctuation is ignored"
-                };
-                errors.push(format!(
-                    "{key} keyword {kw:?} is empty{why}; write the word to look for, or set \
-                     fold_punctuation = false to match punctuation literally"
-                ));
-            }
-        }
-        for (key, list) in [("all", &self.all), ("any", &self.any)] {
-            for kw in list {
-                let folded = fold(kw, opts);
-                for bad in self
-                    .none
-                    .iter()
-                    .filter(|b| find(&folded, &fold(b, opts).text).is_some())
-                {
-                    errors.push(format!(
-                        "{key} keyword {kw:?} contains {bad:?}, which none forbids, so it can never \
-                         help an answer pass; remove it from one of the lists"
-                    ));
-                }
-            }
-        }
-        for pat in &self.regex {
-            if let Err(e) = self.compile(pat) {
-                errors.push(format!(
-                    "regex {pat:?} does not compile: {}; fix the pattern (in TOML, a literal \
-                     string '...' keeps backslashes as written)",
-                    regex_problem(&e)
-                ));
-            }
-        }
-        for n in self.number.iter().filter(|n| !n.is_finite()) {
-            errors.push(format!(
-                "number = {n} is not a finite number; write the expected value, e.g. number = 2"
-            ));
-        }
-        if let Some(t) = self.tolerance {
-            if !(t.is_finite() && t >= 0.0) {
-                errors.push(format!(
-                    "tolerance = {t} must be a finite number >= 0 (an absolute difference, e.g. tolerance = 0.01)"
-                ));
-            } else if self.number.is_empty() {
-                errors.push("tolerance is set but there is no number check to apply it to; add number = ... or remove tolerance".into());
-            }
-        }
-        if let Some(m) = self.max_words.filter(|&m| m <= 0) {
-            errors.push(format!(
-                "max_words = {m} would reject every non-empty answer; set it to the length of the \
-                 longest acceptable answer, e.g. max_words = 12"
-            ));
-        }
-        if let Some(d) = &self.digits_in_order {
-            if d.chars().any(char::is_alphabetic) || !d.chars().any(|c| c.is_ascii_digit()) {
-                errors.push(format!(
-                    "digits_in_order = {d:?} must be digits (separators are ignored), e.g. \"01315556363\""
-                ));
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n"))
-        }
-    }
-
-    /// True when no check is configured; the options (`case_sensitive`, `fold_punctuation`,
-    /// `tolerance`) only modify checks and do not count.
-    pub fn is_empty(&self) -> bool {
-        self.all.is_empty()
-            && self.any.is_empty()
-            && self.none.is_empty()
-            && self.regex.is_empty()
-            && self.number.is_empty()
-            && self.max_words.is_none()
-            && self.digits_in_order.is_none()
-    }
-
-    /// Runs every configured check. Never panics: a rubric that `validate` would reject still
-    /// yields a failing verdict that says why (an empty rubric fails, it never passes vacuously).
-    pub fn check(&self, answer: &str) -> Verdict {
-        use CheckKind as K;
-        let opts = self.fold_options();
-        let hay = fold(answer, opts);
-        let found = |kw: &str| find(&hay, &fold(kw, opts).text);
-        let shown = |(s, e): (usize, usize)| format!("found as {}", quote(&answer[s..e]));
-        let mut checks = Vec::new();
-        let mut add = |kind, expected, passed, detail| {
-            checks.push(CheckOutcome {
-                kind,
-                expected,
-                passed,
-                detail,
-            });
-        };
-        for kw in &self.all {
-            let hit = found(kw);
-            let detail = match (hit, hit.is_none().then(|| closest(answer, kw)).flatten()) {
-                (Some(span), _) => shown(span),
-                (None, Some(near)) => format!("missing (closest: {})", quote(&near)),
-                (None, None) => "missing".into(),
-            };
-            add(K::All, quote(kw), hit.is_some(), detail);
-        }
-        if !self.any.is_empty() {
-            let expected: Vec<String> = self.any.iter().map(|k| quote(k)).collect();
-            let hit = self.any.iter().find_map(|kw| Some((kw, found(kw)?)));
-            let detail = match hit {
-                Some((kw, span)) => format!("{} {}", quote(kw), shown(span)),
-                None => "none of them found".into(),
-            };
-            add(K::Any, expected.join(", "), hit.is_some(), detail);
-        }
-        for kw in &self.none {
-            let hit = found(kw);
-            add(
-                K::None,
-                quote(kw),
-                hit.is_none(),
-                hit.map_or("absent".into(), shown),
-            );
-        }
-        for pat in &self.regex {
-            let (passed, detail) = match self.compile(pat).map(|re| re.find(answer)) {
-                Ok(Some(m)) => (true, format!("matched {}", quote(m.as_str()))),
-                Ok(None) => (false, "no match".into()),
-                Err(e) => (false, format!("does not compile: {e}")),
-            };
-            add(K::Regex, format!("/{pat}/"), passed, detail);
-        }
-        let numbers = if self.number.is_empty() {
-            Vec::new()
-        } else {
-            extract_numbers(answer)
-        };
-        let tol = self.tolerance.unwrap_or(DEFAULT_TOLERANCE);
-        for &want in &self.number {
-            let expected = match self.tolerance {
-                Some(t) => format!("{want} ± {t}"),
-                None => want.to_string(),
-            };
-            let hit = numbers.iter().find(|n| (n.value - want).abs() <= tol);
-            let detail = match hit {
-                Some(n) => shown(n.span),
-                None if numbers.is_empty() => "not found; the answer has no numbers".into(),
-                None => {
-                    let mut seen: Vec<String> = Vec::new();
-                    for v in numbers.iter().map(|n| n.value.to_string()) {
-                        if !seen.contains(&v) && seen.len() < 8 {
-                            seen.push(v);
-                        }
-                    }
-                    format!("not found; numbers in answer: {}", seen.join(", "))
-                }
-            };
-            add(K::Number, expected, hit.is_some(), detail);
-        }
-        if let Some(max) = self.max_words {
-            let words = count_words(answer);
-            let detail = format!("{words} words (max {max})");
-            add(K::MaxWords, max.to_string(), words as i64 <= max, detail);
-        }
-        if let Some(want) = &self.digits_in_order {
-            let (passed, detail) = check_digits(answer, want);
-            add(K::DigitsInOrder, quote(&digits_of(want)), passed, detail);
-        }
-        let passed = !checks.is_empty() && checks.iter().all(|c| c.passed);
-        Verdict { passed, checks }
-    }
-
     fn fold_options(&self) -> FoldOptions {
         FoldOptions {
             case_sensitive: self.case_sensitive,
@@ -353,8 +246,9 @@ fn digits_of(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// Looks for `want`'s digits among the answer's digits, whatever separates them.
-fn check_digits(answer: &str, want: &str) -> (bool, String) {
+/// Looks for `want`'s digits among the answer's digits, whatever separates them: the verdict,
+/// its detail, and the raw span of the digits found.
+fn check_digits(answer: &str, want: &str) -> (bool, String, Option<(usize, usize)>) {
     let want = digits_of(want);
     let at: Vec<usize> = answer
         .match_indices(|c: char| c.is_ascii_digit())
@@ -363,159 +257,15 @@ fn check_digits(answer: &str, want: &str) -> (bool, String) {
     let all = digits_of(answer);
     // Digits are ASCII, so a byte offset in `all` indexes `at` directly.
     match all.find(&want).filter(|_| !want.is_empty()) {
-        Some(k) => (
-            true,
-            format!(
-                "found as {}",
-                quote(&answer[at[k]..=at[k + want.len() - 1]])
-            ),
-        ),
-        None if all.is_empty() => (false, "the answer has no digits".into()),
-        None => (false, format!("answer digits are {}", quote(&all))),
+        Some(k) => {
+            let span = (at[k], at[k + want.len() - 1] + 1);
+            (
+                true,
+                format!("found as {}", quote(&answer[span.0..span.1])),
+                Some(span),
+            )
+        }
+        None if all.is_empty() => (false, "the answer has no digits".into(), None),
+        None => (false, format!("answer digits are {}", quote(&all)), None),
     }
-}
-
-/// Which kind of check an outcome belongs to; serialized as the rubric's TOML key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    All,
-    Any,
-    None,
-    Regex,
-    Number,
-    MaxWords,
-    DigitsInOrder,
-}
-
-impl CheckKind {
-    /// The TOML key that configures this check.
-    pub fn key(self) -> &'static str {
-        match self {
-            CheckKind::All => "all",
-            CheckKind::Any => "any",
-            CheckKind::None => "none",
-            CheckKind::Regex => "regex",
-            CheckKind::Number => "number",
-            CheckKind::MaxWords => "max_words",
-            CheckKind::DigitsInOrder => "digits_in_order",
-        }
-    }
-
-    /// How a failure of this kind reads in a one-line summary.
-    fn failure_label(self) -> &'static str {
-        match self {
-            CheckKind::All => "missing",
-            CheckKind::Any => "missing any of",
-            CheckKind::None => "found forbidden",
-            CheckKind::Regex => "no match for",
-            CheckKind::Number => "missing number",
-            CheckKind::MaxWords => "too long",
-            CheckKind::DigitsInOrder => "missing digits",
-        }
-    }
-}
-
-/// The result of one configured check: one per keyword of `all` and `none`, one for the whole
-/// `any` list, one per regex and per number, one each for `max_words` and `digits_in_order`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckOutcome {
-    pub kind: CheckKind,
-    /// What was looked for, as the spec wrote it: `"red"`, `/\d+/`, `29`, `12`.
-    pub expected: String,
-    pub passed: bool,
-    /// What matched (as the model wrote it) or what was missing.
-    pub detail: String,
-}
-
-impl fmt::Display for CheckOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mark = if self.passed { '✓' } else { '✗' };
-        write!(
-            f,
-            "{mark} {} {}: {}",
-            self.kind.key(),
-            self.expected,
-            self.detail
-        )
-    }
-}
-
-/// The outcome of checking one answer: passed only when every check passed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub passed: bool,
-    pub checks: Vec<CheckOutcome>,
-}
-
-impl Verdict {
-    pub fn failures(&self) -> impl Iterator<Item = &CheckOutcome> {
-        self.checks.iter().filter(|c| !c.passed)
-    }
-
-    /// One line for test names, progress bars and reports: failures grouped by kind, e.g.
-    /// `missing: "red", "coat"; found forbidden: "blue"`, or `ok`.
-    pub fn summary(&self) -> String {
-        if self.checks.is_empty() {
-            return "rubric checks nothing".into();
-        }
-        let mut groups: Vec<(CheckKind, Vec<&str>)> = Vec::new();
-        for c in self.failures() {
-            let item = if c.kind == CheckKind::MaxWords {
-                &c.detail
-            } else {
-                &c.expected
-            };
-            match groups.iter_mut().find(|(k, _)| *k == c.kind) {
-                Some((_, items)) => items.push(item),
-                None => groups.push((c.kind, vec![item])),
-            }
-        }
-        if groups.is_empty() {
-            return "ok".into();
-        }
-        let parts: Vec<String> = groups
-            .iter()
-            .map(|(k, items)| format!("{}: {}", k.failure_label(), items.join(", ")))
-            .collect();
-        parts.join("; ")
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.checks.len();
-        let failed = self.failures().count();
-        if total == 0 {
-            return write!(f, "rubric: FAILED, it checks nothing");
-        }
-        if self.passed {
-            write!(f, "rubric: passed ({total} of {total} checks)")?;
-        } else {
-            write!(f, "rubric: FAILED ({failed} of {total} checks failed)")?;
-        }
-        for c in &self.checks {
-            write!(f, "\n  {c}")?;
-        }
-        Ok(())
-    }
-}
-
-/// What a failing test prints: the answer, quoted and wrapped, then every check.
-pub fn explain(answer: &str, verdict: &Verdict) -> String {
-    let words = count_words(answer);
-    let mut out = format!(
-        "answer ({words} word{}):\n",
-        if words == 1 { "" } else { "s" }
-    );
-    if answer.trim().is_empty() {
-        out.push_str("  │ (empty answer)\n");
-    } else {
-        for line in wrap(answer.trim_matches('\n'), 96) {
-            out.push_str(format!("  │ {line}").trim_end());
-            out.push('\n');
-        }
-    }
-    out.push_str(&verdict.to_string());
-    out
 }

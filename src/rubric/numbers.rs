@@ -255,3 +255,8 @@ fn parse_words(toks: &[Token], i: usize) -> Option<(u64, usize)> {
     }
     (prev != Prev::Start).then_some((total + current, j))
 }
+
+/// Whether `word` (lowercase) is an English number word such as "two" or "dozen".
+pub(super) fn is_number_word(word: &str) -> bool {
+    classify(word).is_some_and(|w| w != Word::And)
+}
