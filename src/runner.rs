@@ -476,6 +476,7 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, String> {
             .map(|f| f.parse())
             .collect::<Result<_, _>>()
             .map_err(|e| format!("target `{}`: {e}", target.name))?,
+        memoize: c.memoize.unwrap_or(false),
     };
     config
         .check()

@@ -124,6 +124,10 @@ pub struct TargetConfig {
     /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
+    /// Simulated engine only: parse each distinct body and decode each distinct image once
+    /// (default false: every request is parsed and decoded, as a real server does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memoize: Option<bool>,
     /// Replay only: the target whose recordings this one answers from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,
@@ -505,9 +509,10 @@ fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)>
                 || c.fail_first.is_some()
                 || c.fault_rate.is_some()
                 || c.faults.is_some()
+                || c.memoize.is_some()
             {
                 return Err((
-                    format!("target `{name}`: `behaviour`, `latency`, `max_batch`, `fail_first`, `fault_rate` and `faults` only apply to `backend = \"sim\"`"),
+                    format!("target `{name}`: `behaviour`, `latency`, `max_batch`, `fail_first`, `fault_rate`, `faults` and `memoize` only apply to `backend = \"sim\"`"),
                     "remove them, or set `backend = \"sim\"`".into(),
                 ));
             }
@@ -580,8 +585,11 @@ mod tests {
         let openai = "backend = \"openai\"\nmodel = \"m\"\nbase_url = \"http://h/v1\"\n";
         let (m, _) = check(&format!("{openai}fault_rate = 0.1")).unwrap_err();
         assert!(
-            m.contains("`fault_rate` and `faults` only apply to `backend = \"sim\"`"),
+            m.contains("`faults` and `memoize` only apply to `backend = \"sim\"`"),
             "{m}"
         );
+        let (m, _) = check(&format!("{openai}memoize = true")).unwrap_err();
+        assert!(m.contains("only apply to `backend = \"sim\"`"), "{m}");
+        assert!(check(&format!("{sim}memoize = true")).is_ok());
     }
 }

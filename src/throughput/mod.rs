@@ -21,6 +21,7 @@ pub mod run;
 pub mod sample;
 pub mod spec;
 pub mod table;
+pub mod telemetry;
 pub mod verdict;
 
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
