@@ -220,7 +220,7 @@ fn draw(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
@@ -270,7 +270,7 @@ mod tests {
                     util_pct: Some((t * 7.0).min(100.0)),
                     mem_used_mib: Some(1000.0),
                     mem_total_mib: Some(80000.0),
-                    power_w: (t < 5.0 || t > 6.0).then_some(100.0 + t * 20.0),
+                    power_w: (!(5.0..=6.0).contains(&t)).then_some(100.0 + t * 20.0),
                 })
                 .collect(),
         }];
