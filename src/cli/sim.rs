@@ -45,6 +45,10 @@ pub struct SimArgs {
     /// Seed for jitter, flaky failures and the fault rate.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Parse each distinct body and decode each distinct image once and reuse them (default:
+    /// every request is parsed and decoded, as a real server does).
+    #[arg(long)]
+    memoize: bool,
 }
 
 pub fn run(a: SimArgs) -> ExitCode {
@@ -80,6 +84,7 @@ pub fn run(a: SimArgs) -> ExitCode {
         fail_first: a.fail_first,
         fault_rate: a.fault_rate,
         faults,
+        memoize: a.memoize,
     };
     if let Err(e) = config.check() {
         eprintln!("error: {e}");

@@ -29,6 +29,11 @@ pub struct SimConfig {
     pub fault_rate: f64,
     /// The faults `fault_rate` picks from, uniformly; empty means [`DEFAULT_FAULT_MIX`].
     pub faults: Vec<Behaviour>,
+    /// Parse each distinct request body and decode each distinct image once, and reuse the
+    /// result for identical requests. Off by default, so that the engine does per request
+    /// the work a real server does and a benchmark against it loads the server side as much
+    /// as the client; on, a zero-latency capacity run measures the HTTP path alone.
+    pub memoize: bool,
 }
 
 impl SimConfig {

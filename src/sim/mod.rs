@@ -21,9 +21,11 @@
 //!   and `min_tokens` pads up to itself.
 //! - Streaming: a role-only delta, one event per token (the last carries finish_reason), a
 //!   usage-only event with empty `choices` if `stream_options.include_usage`, `data: [DONE]`.
-//! - Timing: after the batch slot, the first token at `ttft + tiles * prefill_per_tile`,
-//!   then one every `per_token`; a non-streaming body is sent when the last token would be,
-//!   i.e. after `ttft + (n - 1) * per_token`.
+//! - Timing ([`pacing`](self) module): from the request's arrival (or from when it got a
+//!   batch slot, if it had to queue), the first token at `ttft + tiles * prefill_per_tile`,
+//!   then each token `per_token` after the previous one was actually sent, so an overloaded
+//!   engine is late rather than bursting; a non-streaming body is sent when the last token
+//!   would be, i.e. after `ttft + (n - 1) * per_token`.
 //! - Errors: `{"error":{"message","type"}}` bodies; 400 for bad JSON, a missing image, bad
 //!   base64 or bytes that do not decode; 500 (`failing`), 503 (`flaky`, `unavailable`), 429
 //!   (`rate-limited`, `rate-limited-bare`) and `hang` before validation.
@@ -31,15 +33,22 @@
 //!   `fault_rate` share drawn from `faults` ([`SimConfig::fault_for`] says which request gets
 //!   which). A faulted request counts as `failed`, except `no-usage`, which is a complete
 //!   answer. Mid-stream faults strike after [`config::FAULT_AFTER_TOKENS`] tokens.
-//! - Cost: each distinct image is decoded once, and identical request bodies over 64 KiB are
-//!   parsed once (memoised by a fingerprint of all their bytes), so that a zero-latency
-//!   capacity run measures the HTTP path rather than repeated decoding of the same bytes.
+//! - Cost: like a real server, every request's body is parsed and its image decoded, so a
+//!   benchmark against the sim loads the server side too. With [`SimConfig::memoize`]
+//!   (`memoize = true` on a sim target), identical bodies over 64 KiB are parsed once and
+//!   each distinct image is decoded once (memoised by a fingerprint of all their bytes), so
+//!   that a zero-latency capacity run measures the HTTP path alone.
+//! - `GET /metrics`: Prometheus text with vLLM's names for running and waiting requests,
+//!   a KV-cache-like usage (running / batch limit) and token counters, plus
+//!   `eyetest_sim:*` work counters; every HELP line says it is simulated.
 
 pub mod answer;
 pub mod config;
 mod fault;
 pub mod image;
 mod memo;
+mod metrics;
+mod pacing;
 mod server;
 mod sse;
 pub mod study;
@@ -82,6 +91,16 @@ pub struct SimStats {
     pub in_flight: u64,
     /// The most requests ever holding a batch slot at once (at most `max_concurrency`).
     pub max_in_flight: u64,
+    /// Requests queued for a batch slot now.
+    pub waiting: u64,
+    /// Request bodies parsed as JSON, and images decoded: one each per request unless
+    /// [`SimConfig::memoize`] is on.
+    pub bodies_parsed: u64,
+    pub images_decoded: u64,
+    /// Prompt tokens of requests whose first token was sent (or whole answer, unstreamed),
+    /// and output tokens sent.
+    pub prompt_tokens: u64,
+    pub generation_tokens: u64,
 }
 
 /// The engine's routes, for embedding in another server. Counters are not reachable from
@@ -226,6 +245,9 @@ pub fn banner(addr: SocketAddr, config: &SimConfig) -> String {
             config.fault_rate,
             mix.join("/")
         ));
+    }
+    if config.memoize {
+        faults.push_str(", memoize");
     }
     format!(
         "eyetest-sim: SIMULATED engine (a test double, not a model) listening on \

@@ -1,14 +1,13 @@
 //! The HTTP side: routes, request validation, admission (the batch limit), and the timed
 //! response, streamed or not.
 //!
-//! Timing is planned, not measured: every token has an absolute deadline computed from the
-//! moment the request got its batch slot, and the server sleeps until it, so lateness in one
-//! wake-up does not push back the tokens after it: under load, errors stay per-token (tokio's
-//! timer ticks in 1 ms) instead of adding up over a long answer.
+//! When tokens are due is [`super::pacing`]'s business. Every request's body is parsed and
+//! its image decoded, unless [`SimConfig::memoize`] asks to reuse the work for identical
+//! requests ([`super::memo`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -23,18 +22,14 @@ use tokio::time::Instant;
 
 use super::answer::{self, Budget, Plan, MAX_OUTPUT_TOKENS};
 use super::config::{Behaviour, Latency, SimConfig};
-use super::image::{DecodeCache, ImageProblem};
+use super::image::{decode_data_url, ImageInfo, ImageProblem};
 use super::memo::Memo;
+use super::pacing::{after, sleep_until, Clock};
 use super::{model_id, SimStats, SYSTEM_FINGERPRINT};
 use crate::backend::wire::{ChatCompletionRequest, ModelCard, ModelList};
 
 /// Large enough for a 4-tile photo as base64; axum's 2 MiB default is not.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-/// Draw numbers for [`answer::unit`]: one per decision, so they never share a random number
-/// (0 and the largest numbers are the fault draws of [`SimConfig::fault_for`]).
-const DRAW_PREFILL: u64 = 1;
-const DRAW_FIRST_GAP: u64 = 2;
 
 /// Shared state behind every route.
 pub(crate) struct Engine {
@@ -45,7 +40,8 @@ pub(crate) struct Engine {
     pub(super) model_json: String,
     semaphore: Option<Arc<Semaphore>>,
     counters: Counters,
-    images: DecodeCache,
+    /// Used only with [`SimConfig::memoize`].
+    images: Memo<Arc<ImageInfo>>,
     requests: Memo<Job>,
     /// Set when the server stops, so that `hang` and `stall` let go of their connections
     /// instead of holding up a graceful shutdown.
@@ -61,6 +57,11 @@ struct Counters {
     cancelled: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    waiting: AtomicU64,
+    bodies_parsed: AtomicU64,
+    images_decoded: AtomicU64,
+    prompt_tokens: AtomicU64,
+    generation_tokens: AtomicU64,
 }
 
 impl Engine {
@@ -79,7 +80,7 @@ impl Engine {
             model_json,
             semaphore,
             counters: Counters::default(),
-            images: DecodeCache::default(),
+            images: Memo::default(),
             requests: Memo::default(),
             closing: tokio::sync::watch::Sender::new(false),
         })
@@ -116,14 +117,37 @@ impl Engine {
             cancelled: get(&c.cancelled),
             in_flight: get(&c.in_flight),
             max_in_flight: get(&c.max_in_flight),
+            waiting: get(&c.waiting),
+            bodies_parsed: get(&c.bodies_parsed),
+            images_decoded: get(&c.images_decoded),
+            prompt_tokens: get(&c.prompt_tokens),
+            generation_tokens: get(&c.generation_tokens),
         }
     }
 
+    /// Counts tokens as a real engine's counters do: the prompt once prefill is done, each
+    /// output token when it is sent.
+    pub(super) fn count_tokens(&self, prompt: u64, generated: u64) {
+        let c = &self.counters;
+        c.prompt_tokens.fetch_add(prompt, Ordering::Relaxed);
+        c.generation_tokens.fetch_add(generated, Ordering::Relaxed);
+    }
+
     /// Waits for a batch slot (FIFO: tokio's semaphore is fair) and counts the request in.
-    pub(super) async fn admit(self: &Arc<Self>) -> Slot {
-        let permit = match &self.semaphore {
-            Some(s) => s.clone().acquire_owned().await.ok(),
-            None => None,
+    /// The slot's clock starts at `arrival` if a slot was free at once, else when one freed
+    /// up (see [`super::pacing`]).
+    pub(super) async fn admit(self: &Arc<Self>, arrival: Instant) -> Slot {
+        let (permit, start) = match &self.semaphore {
+            None => (None, arrival),
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => (Some(p), arrival),
+                Err(_) => {
+                    let waiting = Waiting::new(&self.counters.waiting);
+                    let permit = s.clone().acquire_owned().await.ok();
+                    drop(waiting);
+                    (permit, Instant::now())
+                }
+            },
         };
         let c = &self.counters;
         let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -132,17 +156,29 @@ impl Engine {
             engine: self.clone(),
             _permit: permit,
             done: false,
-            admitted: Instant::now(),
+            start,
         }
     }
 
     pub(super) fn clock(&self, request: u64) -> Clock {
-        Clock {
-            seed: self.config.seed,
-            request,
-            jitter: self.latency.jitter,
-            per_token: self.latency.per_token,
-        }
+        Clock::new(self.config.seed, request, &self.latency)
+    }
+}
+
+/// Counts a request as waiting for a batch slot for as long as it lives, so that a client
+/// that gives up while queued is not counted forever.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -152,7 +188,8 @@ pub(super) struct Slot {
     engine: Arc<Engine>,
     _permit: Option<OwnedSemaphorePermit>,
     done: bool,
-    pub(super) admitted: Instant,
+    /// Where the request's clock starts ([`Engine::admit`]).
+    pub(super) start: Instant,
 }
 
 impl Slot {
@@ -182,42 +219,6 @@ impl Drop for Slot {
         c.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !self.done {
             c.cancelled.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// One request's delays, reproducible from (seed, request number).
-pub(super) struct Clock {
-    seed: u64,
-    request: u64,
-    jitter: f64,
-    per_token: Duration,
-}
-
-impl Clock {
-    pub(super) fn prefill(&self, latency: &Latency, tiles: u32) -> Duration {
-        let base = latency
-            .ttft
-            .saturating_add(latency.prefill_per_tile.saturating_mul(tiles));
-        let u = answer::unit(self.seed, self.request, DRAW_PREFILL);
-        answer::jittered(base, self.jitter, u)
-    }
-
-    /// The gap before token `k` (k >= 1).
-    pub(super) fn gap(&self, k: usize) -> Duration {
-        let u = answer::unit(self.seed, self.request, DRAW_FIRST_GAP + k as u64);
-        answer::jittered(self.per_token, self.jitter, u)
-    }
-
-    /// From the first token to the last of `n`.
-    fn decode_time(&self, n: usize) -> Duration {
-        if n <= 1 || self.per_token.is_zero() {
-            return Duration::ZERO;
-        }
-        if self.jitter > 0.0 {
-            (1..n).fold(Duration::ZERO, |t, k| t.saturating_add(self.gap(k)))
-        } else {
-            self.per_token.saturating_mul(n as u32 - 1)
         }
     }
 }
@@ -265,6 +266,7 @@ pub(crate) fn app(engine: Arc<Engine>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat))
         .route("/health", get(health))
+        .route("/metrics", get(super::metrics::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -286,7 +288,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "engine": SYSTEM_FINGERPRINT, "simulated": true}))
 }
 
-const ROUTES: &str = "GET /v1/models, POST /v1/chat/completions, GET /health";
+const ROUTES: &str = "GET /v1/models, POST /v1/chat/completions, GET /health, GET /metrics";
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError {
@@ -304,10 +306,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     }
 }
 
-/// A validated request, ready to be timed and sent; independent of the request number, so
-/// that identical bodies can share one.
+/// A validated request, ready to be timed and sent; apart from `arrival`, independent of the
+/// request, so that identical bodies can share one.
 #[derive(Clone)]
 pub(super) struct Job {
+    /// When this request's body had been read; set per request, after any memo lookup.
+    pub(super) arrival: Instant,
     pub(super) plan: Arc<Plan>,
     pub(super) stream: bool,
     pub(super) include_usage: bool,
@@ -315,6 +319,7 @@ pub(super) struct Job {
 }
 
 async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let arrival = Instant::now();
     let c = &engine.counters;
     let index = c.received.fetch_add(1, Ordering::SeqCst);
     let fault = engine.config.fault_for(index);
@@ -326,7 +331,9 @@ async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesReject
         }
     }
     let job = match body {
-        Ok(body) => prepare(&engine, &body).await,
+        Ok(body) => prepare(&engine, &body)
+            .await
+            .map(|job| Job { arrival, ..job }),
         Err(rejection) => Err(ApiError {
             status: rejection.status(),
             message: format!("could not read the request body: {}", rejection.body_text()),
@@ -348,13 +355,13 @@ async fn chat(State(engine): State<Arc<Engine>>, body: Result<Bytes, BytesReject
     }
 }
 
-/// Bodies at least this big carry a real image and are memoised whole ([`super::memo`]):
-/// parsing 1.3 MB of JSON costs more than the rest of a zero-latency request. Small bodies
-/// are cheap to parse and would only churn the memo.
+/// With [`SimConfig::memoize`], bodies at least this big carry a real image and are memoised
+/// whole ([`super::memo`]): parsing 1.3 MB of JSON costs more than the rest of a
+/// zero-latency request. Small bodies are cheap to parse and would only churn the memo.
 const MEMO_MIN_BODY: usize = 64 * 1024;
 
 async fn prepare(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
-    if body.len() >= MEMO_MIN_BODY {
+    if engine.config.memoize && body.len() >= MEMO_MIN_BODY {
         engine
             .requests
             .get_or_try_init(body, || parse(engine, body))
@@ -365,6 +372,10 @@ async fn prepare(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
 }
 
 async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
+    engine
+        .counters
+        .bodies_parsed
+        .fetch_add(1, Ordering::Relaxed);
     let req: ChatCompletionRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON request body: {e}")))?;
     let budget = budget(&req)?;
@@ -375,7 +386,14 @@ async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
              send one as an image_url part with a base64 data URL",
         )
     })?;
-    let info = engine.images.get(url).await?;
+    let info = if engine.config.memoize {
+        engine
+            .images
+            .get_or_try_init(url.as_bytes(), || decode(engine, url))
+            .await?
+    } else {
+        decode(engine, url).await?
+    };
     let tiles = answer::tiles(info.width, info.height);
     let text = answer::answer_text(
         engine.config.behaviour,
@@ -384,6 +402,7 @@ async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
         info.height,
     );
     Ok(Job {
+        arrival: Instant::now(),
         plan: Arc::new(Plan::new(
             text,
             budget,
@@ -393,6 +412,19 @@ async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
         tiles,
     })
+}
+
+/// Decodes for real, on the blocking pool: it takes milliseconds and must not delay other
+/// streams' tokens.
+async fn decode(engine: &Engine, url: &str) -> Result<Arc<ImageInfo>, ImageProblem> {
+    engine
+        .counters
+        .images_decoded
+        .fetch_add(1, Ordering::Relaxed);
+    let owned = url.to_owned();
+    tokio::task::spawn_blocking(move || decode_data_url(&owned).map(Arc::new))
+        .await
+        .map_err(|e| ImageProblem::Internal(e.to_string()))?
 }
 
 /// Reads `max_tokens` (or `max_completion_tokens`) and vLLM's `min_tokens` / `ignore_eos`,
@@ -455,6 +487,8 @@ async fn complete(engine: Arc<Engine>, job: Job, index: u64, no_usage: bool) -> 
             map.remove("usage");
         }
     }
+    let p = &job.plan;
+    engine.count_tokens(p.prompt_tokens, p.completion_tokens as u64);
     slot.complete();
     Json(body).into_response()
 }
@@ -462,12 +496,12 @@ async fn complete(engine: Arc<Engine>, job: Job, index: u64, no_usage: bool) -> 
 /// Waits for a batch slot, then for as long as the whole answer takes to generate: when a
 /// non-streaming body is due.
 pub(super) async fn compute(engine: &Arc<Engine>, job: &Job, index: u64) -> Slot {
-    let slot = engine.admit().await;
+    let slot = engine.admit(job.arrival).await;
     let clock = engine.clock(index);
     let busy = clock
         .prefill(&engine.latency, job.tiles)
         .saturating_add(clock.decode_time(job.plan.completion_tokens));
-    sleep_until(after(slot.admitted, busy)).await;
+    sleep_until(after(slot.start, busy)).await;
     slot
 }
 
@@ -494,71 +528,9 @@ pub(super) fn usage(p: &Plan) -> serde_json::Value {
     json!({"prompt_tokens": p.prompt_tokens, "completion_tokens": c, "total_tokens": p.prompt_tokens + c})
 }
 
-/// `t + d` that cannot panic, whatever latency was configured: delays are capped at 30 years.
-pub(super) fn after(t: Instant, d: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    t.checked_add(d.min(FAR)).unwrap_or(t)
-}
-
-/// Skips the timer entirely when the deadline has passed: at zero latency that is every
-/// token, and the capacity benchmark should not pay for timers it does not need.
-pub(super) async fn sleep_until(deadline: Instant) {
-    if deadline > Instant::now() {
-        tokio::time::sleep_until(deadline).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn clock(seed: u64, jitter: f64) -> Clock {
-        Clock {
-            seed,
-            request: 3,
-            jitter,
-            per_token: Duration::from_millis(10),
-        }
-    }
-
-    #[test]
-    fn jittered_delays_are_seeded_and_bounded() {
-        let latency = Latency {
-            ttft: Duration::from_millis(100),
-            prefill_per_tile: Duration::from_millis(50),
-            jitter: 0.2,
-            ..Latency::default()
-        };
-        let (a, b) = (clock(1, 0.2), clock(1, 0.2));
-        assert_eq!(a.prefill(&latency, 2), b.prefill(&latency, 2));
-        assert_eq!(a.decode_time(100), b.decode_time(100));
-        assert_ne!(a.decode_time(100), clock(2, 0.2).decode_time(100));
-        let p = a.prefill(&latency, 2).as_secs_f64();
-        assert!((0.16..=0.24).contains(&p), "{p}");
-        for k in 1..200 {
-            let g = a.gap(k).as_secs_f64();
-            assert!((0.008..=0.012).contains(&g), "{g}");
-        }
-        assert_eq!(clock(1, 0.0).decode_time(5), Duration::from_millis(40));
-        assert_eq!(clock(1, 0.0).decode_time(1), Duration::ZERO);
-    }
-
-    #[test]
-    fn absurd_latencies_do_not_panic() {
-        let huge = Clock {
-            per_token: Duration::MAX,
-            ..clock(1, 0.5)
-        };
-        assert_eq!(huge.decode_time(1000), Duration::MAX);
-        let latency = Latency {
-            ttft: Duration::MAX,
-            prefill_per_tile: Duration::MAX,
-            ..Latency::default()
-        };
-        assert_eq!(huge.prefill(&latency, 4), Duration::MAX);
-        let now = Instant::now();
-        assert!(after(now, Duration::MAX) > now);
-    }
 
     #[test]
     fn budget_reads_vllm_extensions_and_rejects_nonsense() {

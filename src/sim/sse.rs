@@ -1,6 +1,7 @@
 //! Server-sent events for a streamed answer, built for a thousand concurrent streams: each
 //! event is one allocation (a per-request pre-serialized head, the token escaped in place),
-//! token text is borrowed from the plan, and deadlines are absolute (see [`super::server`]).
+//! token text is borrowed from the plan; each token is due a gap after the previous one was
+//! sent (see [`super::pacing`]).
 //! Mid-stream faults ([`super::fault`]) strike from inside the same state machine, so that
 //! they keep the latency model's timing.
 
@@ -14,7 +15,8 @@ use tokio::time::Instant;
 
 use super::config::{Behaviour, FAULT_AFTER_TOKENS};
 use super::fault;
-use super::server::{after, sleep_until, unix_now, usage, Clock, Engine, Job, Slot};
+use super::pacing::{after, sleep_until, Clock};
+use super::server::{unix_now, usage, Engine, Job, Slot};
 use super::SYSTEM_FINGERPRINT;
 
 /// `data: {"id":..,"object":..,"created":..,"model":..,"system_fingerprint":..,"choices":[`,
@@ -83,7 +85,7 @@ struct Sse {
     job: Job,
     head: Bytes,
     phase: Phase,
-    /// Deadline of the next token.
+    /// Deadline of the next token: the previous one's send time plus its gap.
     next_at: Instant,
     slot: Option<Slot>,
     fault: Option<Behaviour>,
@@ -135,9 +137,9 @@ impl Sse {
     async fn next(&mut self) -> Option<Bytes> {
         match self.phase {
             Phase::Admit => {
-                let slot = self.engine.admit().await;
+                let slot = self.engine.admit(self.job.arrival).await;
                 let prefill = self.clock.prefill(&self.engine.latency, self.job.tiles);
-                self.next_at = after(slot.admitted, prefill);
+                self.next_at = after(slot.start, prefill);
                 self.slot = Some(slot);
                 // Like vLLM, the role-only delta comes with the first token, after prefill.
                 sleep_until(self.next_at).await;
@@ -147,6 +149,12 @@ impl Sse {
             Phase::Token(i) => {
                 let n = self.job.plan.completion_tokens;
                 sleep_until(self.next_at).await;
+                if i == 0 {
+                    self.engine.count_tokens(self.job.plan.prompt_tokens, 0);
+                }
+                if n > 0 {
+                    self.engine.count_tokens(0, 1);
+                }
                 let last = i + 1 >= n;
                 let finish = if last {
                     let usage = self.fault != Some(Behaviour::NoUsage);
@@ -160,7 +168,9 @@ impl Sse {
                         _ => "\"stop\"",
                     }
                 } else {
-                    self.next_at = after(self.next_at, self.clock.gap(i + 1));
+                    // From now, the moment this token goes out, not from its deadline: a late
+                    // token delays the next instead of letting it out right behind.
+                    self.next_at = after(Instant::now(), self.clock.gap(i + 1));
                     self.phase = Phase::Token(i + 1);
                     "null"
                 };

@@ -164,6 +164,7 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
             .map(|f| f.parse())
             .collect::<Result<_, _>>()
             .map_err(|e| bad_config(e.to_string()))?,
+        memoize: c.memoize.unwrap_or(false),
     };
     config.check().map_err(|e| bad_config(e.to_string()))?;
     SimServer::start(([127, 0, 0, 1], 0).into(), config)

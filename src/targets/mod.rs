@@ -139,6 +139,10 @@ pub struct TargetConfig {
     /// Simulated engine only: requests it serves at once (its batch limit); 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<usize>,
+    /// Simulated engine only: parse each distinct body and decode each distinct image once
+    /// (default false: every request is parsed and decoded, as a real server does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memoize: Option<bool>,
     /// Replay only: the target whose recordings this one answers from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<String>,

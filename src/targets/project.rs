@@ -338,10 +338,11 @@ fn validate_target(name: &str, c: &TargetConfig) -> Result<(), (String, String)>
                 || c.max_batch.is_some()
                 || c.fail_first.is_some()
                 || c.fault_rate.is_some()
+                || c.memoize.is_some()
                 || c.faults.is_some()
             {
                 return Err((
-                    format!("target `{name}`: `behaviour`, `latency`, `max_batch`, `fail_first`, `fault_rate` and `faults` only apply to `backend = \"sim\"`"),
+                    format!("target `{name}`: `behaviour`, `latency`, `max_batch`, `fail_first`, `fault_rate`, `faults` and `memoize` only apply to `backend = \"sim\"`"),
                     "remove them, or set `backend = \"sim\"`".into(),
                 ));
             }
@@ -414,8 +415,11 @@ mod tests {
         let openai = "backend = \"openai\"\nmodel = \"m\"\nbase_url = \"http://h/v1\"\n";
         let (m, _) = check(&format!("{openai}fault_rate = 0.1")).unwrap_err();
         assert!(
-            m.contains("`fault_rate` and `faults` only apply to `backend = \"sim\"`"),
+            m.contains("`faults` and `memoize` only apply to `backend = \"sim\"`"),
             "{m}"
         );
+        let (m, _) = check(&format!("{openai}memoize = true")).unwrap_err();
+        assert!(m.contains("only apply to `backend = \"sim\"`"), "{m}");
+        assert!(check(&format!("{sim}memoize = true")).is_ok());
     }
 }

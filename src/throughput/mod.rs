@@ -31,6 +31,7 @@ pub mod slo;
 pub mod spec;
 pub mod stats;
 pub mod table;
+pub mod telemetry;
 pub mod time;
 pub mod verdict;
 

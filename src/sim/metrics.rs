@@ -1,0 +1,156 @@
+//! `GET /metrics`: the engine's state in Prometheus text format, under vLLM's metric names,
+//! so that eyetest's telemetry scraper ([`crate::throughput::telemetry`]) can be tested
+//! end to end against the sim as it runs against vLLM.
+//!
+//! Simulated, and every HELP line says so: "running" is requests holding a batch slot,
+//! "waiting" is requests queued for one, and the KV-cache usage is running / `max_batch`
+//! (0 with an unlimited batch), not memory. `eyetest_sim:*` series count the engine's own
+//! work (bodies parsed, images decoded), which is how a test sees whether memoisation is on.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::server::Engine;
+
+/// Prometheus' text format version, as vLLM's prometheus_client sends it.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub(super) async fn page(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&engine))
+}
+
+/// A label value with Prometheus' escapes (backslash, quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub(super) fn render(engine: &Engine) -> String {
+    let s = engine.stats();
+    let max_batch = engine.config.max_concurrency;
+    let usage = if max_batch == 0 {
+        0.0
+    } else {
+        s.in_flight as f64 / max_batch as f64
+    };
+    let labels = format!("{{model_name=\"{}\"}}", escape(engine.model_id()));
+    let mut out = String::with_capacity(2048);
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
+        );
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let sample = match kind {
+            "counter" => format!("{name}_total"),
+            _ => name.to_string(),
+        };
+        let _ = writeln!(out, "{sample}{labels} {value}");
+    };
+    family(
+        "vllm:num_requests_running",
+        "gauge",
+        "Requests holding a batch slot",
+        s.in_flight.to_string(),
+    );
+    family(
+        "vllm:num_requests_waiting",
+        "gauge",
+        "Requests queued for a batch slot",
+        s.waiting.to_string(),
+    );
+    family(
+        "vllm:kv_cache_usage_perc",
+        "gauge",
+        "Running requests over the batch limit, 0 when unlimited; not memory",
+        format!("{usage}"),
+    );
+    family(
+        "vllm:prompt_tokens",
+        "counter",
+        "Prompt tokens of requests past prefill",
+        s.prompt_tokens.to_string(),
+    );
+    family(
+        "vllm:generation_tokens",
+        "counter",
+        "Output tokens sent",
+        s.generation_tokens.to_string(),
+    );
+    family(
+        "vllm:request_success",
+        "counter",
+        "Requests answered in full",
+        s.completed.to_string(),
+    );
+    family(
+        "eyetest_sim:requests_received",
+        "counter",
+        "Chat requests received",
+        s.received.to_string(),
+    );
+    family(
+        "eyetest_sim:request_bodies_parsed",
+        "counter",
+        "Request bodies parsed as JSON",
+        s.bodies_parsed.to_string(),
+    );
+    family(
+        "eyetest_sim:images_decoded",
+        "counter",
+        "Images decoded",
+        s.images_decoded.to_string(),
+    );
+    family(
+        "eyetest_sim:max_batch",
+        "gauge",
+        "The batch limit, 0 = unlimited",
+        max_batch.to_string(),
+    );
+    family(
+        "eyetest_sim:simulated",
+        "gauge",
+        "Always 1: this engine is a test double",
+        "1".into(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimConfig;
+    use crate::throughput::telemetry::prometheus;
+
+    #[test]
+    fn the_page_parses_with_vllm_names_and_says_it_is_simulated() {
+        let engine = Engine::new(SimConfig {
+            max_concurrency: 4,
+            ..SimConfig::default()
+        });
+        let text = render(&engine);
+        let page = prometheus::parse(&text);
+        assert_eq!(page.malformed, 0, "{text}");
+        let value = |n: &str| page.named(n).next().map(|s| s.value);
+        assert_eq!(value("vllm:num_requests_running"), Some(0.0));
+        assert_eq!(value("vllm:kv_cache_usage_perc"), Some(0.0));
+        assert_eq!(value("vllm:generation_tokens_total"), Some(0.0));
+        assert_eq!(value("eyetest_sim:max_batch"), Some(4.0));
+        assert_eq!(value("eyetest_sim:simulated"), Some(1.0));
+        let model = page.samples[0].label("model_name").unwrap();
+        assert!(model.contains("simulated engine"), "{model}");
+        assert_eq!(
+            page.kind_of("vllm:generation_tokens_total"),
+            prometheus::MetricKind::Counter
+        );
+        assert!(text
+            .lines()
+            .filter(|l| l.starts_with("# HELP"))
+            .all(|l| l.ends_with("(SIMULATED: eyetest-sim, not a real engine)")));
+    }
+}
