@@ -135,7 +135,7 @@ fn run_id() -> String {
 
 /// insta reports a changed snapshot with a diff and then panics; the panic's own message
 /// and backtrace would only bury that diff, so they are not printed (other panics are).
-fn quiet_snapshot_panics() {
+pub(crate) fn quiet_snapshot_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info

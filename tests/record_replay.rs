@@ -66,6 +66,10 @@ fn eyetest(root: &Path, args: &[&str]) -> Output {
         .arg(root)
         .args(args)
         .env_remove("EYETEST_TARGETS")
+        // First answers are accepted as they come (as after `cargo insta review`), so that a
+        // verdict is the rubric's: a new snapshot would fail every case, live and replayed.
+        .env("INSTA_UPDATE", "always")
+        .env_remove("CI")
         .output()
         .unwrap()
 }
@@ -118,6 +122,11 @@ fn a_recorded_run_replays_with_identical_verdicts() {
     let live = by_case(&read_results(&root.join("live.jsonl")).unwrap());
     let replayed = by_case(&read_results(&root.join("replay.jsonl")).unwrap());
     assert_eq!(live.len(), 2);
+    assert!(
+        live.iter()
+            .any(|(_, s, _)| *s == eyetest::results::Status::Passed),
+        "one case passes: {live:?}"
+    );
     assert_eq!(
         live, replayed,
         "replay must reproduce every verdict and answer"

@@ -220,8 +220,15 @@ fn the_api_key_appears_in_no_file_and_no_output() {
         .iter()
         .map(|f| f.strip_prefix(root).unwrap().display().to_string())
         .collect();
+    // `eyetest run` writes a file per run (target/eyetest/runs/<run id>.jsonl).
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("target/eyetest/runs/") && n.ends_with(".jsonl")),
+        "no run file in {names:?}"
+    );
     for must in [
-        "target/eyetest/results.jsonl",
+        "target/eyetest/latest",
         "target/eyetest/test-results.jsonl",
         "target/eyetest/report.md",
         "target/eyetest/junit.xml",

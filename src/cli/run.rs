@@ -18,6 +18,8 @@ pub fn run(
     out: Option<PathBuf>,
     record: bool,
 ) -> ExitCode {
+    // Snapshot mismatches are reported by insta's diff and the verdict, not by a panic.
+    crate::harness::quiet_snapshot_panics();
     let Some(suite) = super::load(root) else {
         return ExitCode::FAILURE;
     };
