@@ -195,7 +195,8 @@ fn trials_with(
                 }
                 let (outcome, timing) =
                     runtime().block_on(session.run_timed(&case, &target, &selection));
-                let verdict = crate::verdict::judge(&session.suite, &case, &target, outcome, timing);
+                let verdict =
+                    crate::verdict::judge(&session.suite, &case, &target, outcome, timing);
                 if let Some((w, run)) = &writer {
                     let record = ResultRecord::new(run, &case, &target, &verdict);
                     if let Err(e) = w.write(&record) {

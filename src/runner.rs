@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -138,7 +138,7 @@ impl Session {
             Decision::Fail(r) => return Err(r),
         }
         if let Some(r) = crate::fetch::not_fetched_reason(&self.suite, case) {
-            return Some(r);
+            return Ok(Some(r));
         }
         if case.user_image && !case.image_path.exists() {
             return Ok(Some(format!(

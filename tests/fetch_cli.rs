@@ -564,20 +564,8 @@ fn regenerate_study_snapshots() {
         for (stand, real) in &swaps {
             s = s.replace(stand.as_str(), real);
         }
-        // Recorded outside the repository, insta names its source relative to the temporary
-        // project; the committed snapshots name it as every other one does.
-        s = s
-            .lines()
-            .map(|l| {
-                if l.starts_with("source: ") {
-                    "source: src/snapshot.rs"
-                } else {
-                    l
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n";
+        // The header names the spec (`source: specs/study/tasks.toml`), the same wherever the
+        // project lives, so the snapshots recorded in the temporary project are the ones to commit.
         std::fs::write(to.join(e.file_name()), s).unwrap();
         n += 1;
     }

@@ -286,8 +286,12 @@ fn queueing_is_recorded_where_it_happens() {
         "later requests wait for a slot: {queued:?}"
     );
     // E2E starts at send, so it never includes the client-side wait: at most one turn in
-    // the engine's queue plus the request's own time.
-    assert!(m.e2e_ms.unwrap().max < 2.5 * one, "{m:?}");
+    // the engine's queue plus the request's own time. A turn is measured (the fastest E2E,
+    // a request that waited nowhere), not assumed: the engine decodes every image and paces
+    // tokens from their actual send times, so a turn can take longer than the latency model.
+    let e2e = m.e2e_ms.unwrap();
+    let turn = e2e.min.max(one);
+    assert!(e2e.max < 2.5 * turn, "{m:?}");
 }
 
 fn eyetest(root: &Path, args: &[&str]) -> (bool, String) {

@@ -10,8 +10,6 @@ use clap::Args;
 
 use crate::grading::{agreement, regrade};
 
-use super::report::DEFAULT_RESULTS;
-
 #[derive(Debug, Args)]
 pub struct RegradeArgs {
     /// Results files (JSON lines) whose answers to re-grade; when a test is in several, the
@@ -79,7 +77,14 @@ pub fn run_regrade(root: &Path, args: RegradeArgs) -> ExitCode {
     let files = if explicit {
         args.results.clone()
     } else {
-        vec![PathBuf::from(DEFAULT_RESULTS)]
+        match crate::report::runs::latest(root) {
+            Ok(p) => vec![p],
+            // No run yet: nothing stored to read; what needs an answer says so below.
+            Err(e) => {
+                eprintln!("note: {e}");
+                Vec::new()
+            }
+        }
     };
     let (mut answers, mut skipped) = match stored(root, &files, explicit) {
         Ok(x) => x,
@@ -145,7 +150,14 @@ pub fn run_agreement(root: &Path, args: AgreementArgs) -> ExitCode {
     let files = if explicit {
         args.results.clone()
     } else {
-        vec![PathBuf::from(DEFAULT_RESULTS)]
+        match crate::report::runs::latest(root) {
+            Ok(p) => vec![p],
+            // No run yet: nothing stored to read; what needs an answer says so below.
+            Err(e) => {
+                eprintln!("note: {e}");
+                Vec::new()
+            }
+        }
     };
     let answers = match stored(root, &files, explicit) {
         Ok((a, _)) => a,

@@ -77,11 +77,19 @@ pub fn read_results(path: &Path) -> std::io::Result<(Vec<Stored>, Vec<String>)> 
             skipped.push(format!("{origin}: record without spec, case and target"));
             continue;
         };
-        let passed = match s("status").as_deref() {
-            Some("passed") => Some(true),
-            Some("failed") => Some(false),
+        let by_status = match s("status").as_deref() {
+            Some("passed") => true,
+            Some("failed") => false,
             _ => continue,
         };
+        // The rubric's own verdict where the record has one: a run's status also counts the
+        // snapshot, so it can fail an answer the rubric accepted; re-grading re-applies the
+        // rubric alone. Older records without a verdict fall back to the status.
+        let passed = v
+            .get("verdict")
+            .and_then(|x| x.get("passed"))
+            .and_then(Value::as_bool)
+            .or(Some(by_status));
         let Some(answer) = s("answer") else { continue };
         let case_id = format!("{spec}::{case}");
         by_test.insert(

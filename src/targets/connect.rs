@@ -141,7 +141,7 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
         .behaviour
         .as_deref()
         .unwrap_or("terse")
-        .parse()
+        .parse::<Behaviour>()
         .map_err(|e| bad_config(e.to_string()))?;
     let lat = c.latency.clone().unwrap_or_default();
     let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
@@ -161,7 +161,7 @@ pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
             .faults
             .iter()
             .flatten()
-            .map(|f| f.parse())
+            .map(|f| f.parse::<Behaviour>())
             .collect::<Result<_, _>>()
             .map_err(|e| bad_config(e.to_string()))?,
         memoize: c.memoize.unwrap_or(false),

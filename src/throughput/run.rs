@@ -105,9 +105,7 @@ pub async fn run(
     target: &Target,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
-    let live = endpoint::connect(target)
-        .await
-        .map_err(|e| e.to_string())?;
+    let live = endpoint::connect(target).await.map_err(|e| e.to_string())?;
     let result = run_at(spec, target, live.base_url(), opts).await;
     live.shutdown().await;
     result
