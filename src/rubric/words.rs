@@ -65,7 +65,7 @@ pub(super) fn tokenize(s: &str) -> Vec<Tok> {
             _ => continue,
         };
         out.push(Tok {
-            text: if cjk { c.to_string() } else { c.to_string() },
+            text: c.to_string(),
             span,
             kind,
         });
