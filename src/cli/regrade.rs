@@ -30,7 +30,7 @@ pub struct AgreementArgs {
     /// Human grades: a TOML file or a directory of them (default: grades/ in the project).
     #[arg(long, value_name = "FILE|DIR")]
     grades: Option<PathBuf>,
-    /// Results files that hold the graded answers (default: target/eyetest/results.jsonl).
+    /// Results files that hold the graded answers (default: the latest `eyetest run`).
     #[arg(long = "results", value_name = "RESULTS.jsonl")]
     results: Vec<PathBuf>,
     /// Exit 1 when agreement is below this percentage (for CI).
