@@ -591,6 +591,16 @@ fn study_report_demo() {
     let mut project = std::fs::read_to_string(repo().join("eyetest.toml")).unwrap();
     project.push_str("\n[target.sim-wrong]\nbackend = \"sim\"\nmodel = \"eyetest-sim\"\nbehaviour = \"wrong\"\nnotes = \"gives the plausible wrong answers\"\n");
     std::fs::write(dir.join("eyetest.toml"), project).unwrap();
+    // A run judges snapshots too: the simulated targets' committed ones come along (their
+    // answers are the same for the stand-ins); `sim-wrong` has none and fails anyway.
+    let golden = dir.join("golden/snapshots/study/tasks");
+    std::fs::create_dir_all(&golden).unwrap();
+    for e in std::fs::read_dir(repo().join("golden/snapshots/study/tasks"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), golden.join(e.file_name())).unwrap();
+    }
     let o = eyetest(&dir, &["fetch", "--mirror", &server.url("/m")]);
     assert!(o.status.success(), "{}", text(&o));
     let targets = "sim-llama-11b,sim-llama-90b,sim-llava-ov-0.5b,sim-llava-ov-7b,sim-llava-ov-72b,sim-gpt-4o,sim-gpt-4o-mini,sim-wrong";
