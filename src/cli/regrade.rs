@@ -69,23 +69,26 @@ fn stored(
     Ok((all, skipped))
 }
 
+/// The results files to read, and whether the user named them: those given, else the latest
+/// `eyetest run` (none yet: nothing stored to read; what needs an answer says so later).
+fn results_files(root: &Path, given: &[PathBuf]) -> (Vec<PathBuf>, bool) {
+    if !given.is_empty() {
+        return (given.to_vec(), true);
+    }
+    match crate::report::runs::latest(root) {
+        Ok(p) => (vec![p], false),
+        Err(e) => {
+            eprintln!("note: {e}");
+            (Vec::new(), false)
+        }
+    }
+}
+
 pub fn run_regrade(root: &Path, args: RegradeArgs) -> ExitCode {
     let Some(suite) = super::load(root) else {
         return ExitCode::FAILURE;
     };
-    let explicit = !args.results.is_empty();
-    let files = if explicit {
-        args.results.clone()
-    } else {
-        match crate::report::runs::latest(root) {
-            Ok(p) => vec![p],
-            // No run yet: nothing stored to read; what needs an answer says so below.
-            Err(e) => {
-                eprintln!("note: {e}");
-                Vec::new()
-            }
-        }
-    };
+    let (files, explicit) = results_files(root, &args.results);
     let (mut answers, mut skipped) = match stored(root, &files, explicit) {
         Ok(x) => x,
         Err(e) => {
@@ -146,19 +149,7 @@ pub fn run_agreement(root: &Path, args: AgreementArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let explicit = !args.results.is_empty();
-    let files = if explicit {
-        args.results.clone()
-    } else {
-        match crate::report::runs::latest(root) {
-            Ok(p) => vec![p],
-            // No run yet: nothing stored to read; what needs an answer says so below.
-            Err(e) => {
-                eprintln!("note: {e}");
-                Vec::new()
-            }
-        }
-    };
+    let (files, explicit) = results_files(root, &args.results);
     let answers = match stored(root, &files, explicit) {
         Ok((a, _)) => a,
         Err(e) => {
