@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use super::memo::Memo;
 use crate::backend::sniff_mime;
 use crate::fixture::truth::{read_truth, Truth};
 
@@ -75,23 +74,8 @@ pub fn decode_data_url(url: &str) -> Result<ImageInfo, ImageProblem> {
     })
 }
 
-/// Decode results by data URL (see the private `memo` module).
-#[derive(Default)]
-pub struct DecodeCache {
-    memo: Memo<Arc<ImageInfo>>,
-}
-
-impl DecodeCache {
-    /// The image behind `url`, decoded at most once per distinct URL (while remembered).
-    pub async fn get(&self, url: &str) -> Result<Arc<ImageInfo>, ImageProblem> {
-        self.memo
-            .get_or_try_init(url.as_bytes(), || decode_blocking(url))
-            .await
-    }
-}
-
 /// Decoding takes milliseconds: on the blocking pool it cannot delay other streams' tokens.
-async fn decode_blocking(url: &str) -> Result<Arc<ImageInfo>, ImageProblem> {
+pub(crate) async fn decode_blocking(url: &str) -> Result<Arc<ImageInfo>, ImageProblem> {
     let owned = url.to_owned();
     tokio::task::spawn_blocking(move || decode_data_url(&owned).map(Arc::new))
         .await
@@ -133,16 +117,5 @@ mod tests {
         assert!(e(&data_url(b"hello world")).contains("not a PNG or JPEG"));
         let png = encode_png(3, 2, &[9; 18], None).unwrap();
         assert!(e(&data_url(&png[..40])).contains("could not be decoded"));
-    }
-
-    #[tokio::test]
-    async fn cache_returns_the_same_decode() {
-        let cache = DecodeCache::default();
-        let png = encode_png(3, 2, &[9; 18], None).unwrap();
-        let url = data_url(&png);
-        let a = cache.get(&url).await.unwrap();
-        let b = cache.get(&url).await.unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(cache.get("data:image/png;base64,AAAA").await.is_err());
     }
 }

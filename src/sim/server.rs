@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::answer::{self, Budget, Plan, MAX_OUTPUT_TOKENS};
 use super::config::{Behaviour, Latency, SimConfig};
-use super::image::{decode_data_url, ImageInfo, ImageProblem};
+use super::image::{ImageInfo, ImageProblem};
 use super::memo::Memo;
 use super::pacing::{after, sleep_until, Clock};
 use super::{model_id, SimStats, SYSTEM_FINGERPRINT};
@@ -421,10 +421,7 @@ async fn decode(engine: &Engine, url: &str) -> Result<Arc<ImageInfo>, ImageProbl
         .counters
         .images_decoded
         .fetch_add(1, Ordering::Relaxed);
-    let owned = url.to_owned();
-    tokio::task::spawn_blocking(move || decode_data_url(&owned).map(Arc::new))
-        .await
-        .map_err(|e| ImageProblem::Internal(e.to_string()))?
+    super::image::decode_blocking(url).await
 }
 
 /// Reads `max_tokens` (or `max_completion_tokens`) and vLLM's `min_tokens` / `ignore_eos`,
