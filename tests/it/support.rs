@@ -1,0 +1,32 @@
+//! What the integration tests share: writing a project's files, and the image of two people
+//! that most of them ask the simulated engine about.
+
+use std::path::Path;
+
+use eyetest::fixture::{encode_png, Truth};
+
+/// Writes `text` to `root/rel`, creating the folders on the way.
+pub fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A `side` x `side` PNG of one grey `shade` that the simulated engine answers as a picture
+/// of two people: tersely "Two people.", or with the given verbose or wrong answer.
+pub fn people_png(side: u32, shade: u8, verbose: &str, wrong: &str) -> Vec<u8> {
+    let truth = Truth {
+        kind: "count".into(),
+        terse: "Two people.".into(),
+        verbose: verbose.into(),
+        wrong: wrong.into(),
+    };
+    let pixels = vec![shade; (side * side * 3) as usize];
+    encode_png(side, side, &pixels, Some(&truth)).unwrap()
+}
+
+/// Writes [`people_png`] as `fixtures/people.png` of the project at `root`.
+pub fn write_people(root: &Path, png: Vec<u8>) {
+    std::fs::create_dir_all(root.join("fixtures")).unwrap();
+    std::fs::write(root.join("fixtures/people.png"), png).unwrap();
+}
