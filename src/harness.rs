@@ -91,7 +91,7 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
             .targets
             .values()
             .filter(|t| selection.decide(t, Use::Cases) == Decision::Run)
-            .map(|t| t.config.concurrency)
+            .map(|t| t.common.concurrency)
             .sum();
         args.test_threads = Some(wanted.clamp(1, 64));
     }

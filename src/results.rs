@@ -102,9 +102,9 @@ impl ResultRecord {
             case: case.name.clone(),
             line: case.line,
             target: target.name.clone(),
-            model: target.config.model.clone(),
+            model: target.common.model.clone(),
             served_model: None,
-            gpu: target.config.gpu.as_ref().map(|g| g.to_string()),
+            gpu: target.common.gpu.as_ref().map(|g| g.to_string()),
             category: case.category.clone(),
             subcategory: case.subcategory.clone(),
             image: case.image.display().to_string(),
@@ -225,7 +225,7 @@ pub fn latest(root: &Path) -> std::io::Result<PathBuf> {
 /// One `write_all` of a whole line to a file opened with `O_APPEND` keeps lines whole even
 /// when several processes (nextest runs one per test) append to the same file. `File` has no
 /// user-space buffer, so once `write` returns the line is the kernel's: a process killed
-/// after that, by any signal, has lost nothing it reported (tests/interrupt.rs kills one).
+/// after that, by any signal, has lost nothing it reported (tests/it/interrupt.rs kills one).
 pub struct ResultsWriter {
     file: Mutex<File>,
     path: PathBuf,

@@ -63,7 +63,7 @@ impl Session {
                 (
                     t.name.clone(),
                     TargetState {
-                        permits: Arc::new(Semaphore::new(t.config.concurrency)),
+                        permits: Arc::new(Semaphore::new(t.common.concurrency)),
                         connection: OnceCell::new(),
                     },
                 )
@@ -164,11 +164,9 @@ impl Session {
     /// recorded request and this one can be compared part by part.
     fn request(&self, case: &Case, target: &Target, image: Arc<ImageData>) -> ChatRequest {
         let model_of = target
-            .config
-            .replay_of
-            .as_ref()
+            .replay_of()
             .and_then(|s| self.suite.target(s))
-            .map_or(&target.config.model, |s| &s.config.model);
+            .map_or(&target.common.model, |s| &s.common.model);
         ChatRequest {
             model: model_of.clone(),
             prompt: case.prompt.clone(),
@@ -176,8 +174,8 @@ impl Session {
             max_tokens: case.max_tokens,
             temperature: case.temperature,
             seed: case.seed,
-            stream: target.config.stream,
-            extra: toml_to_json_map(&target.config.extra),
+            stream: target.common.stream,
+            extra: toml_to_json_map(&target.common.extra),
         }
     }
 
@@ -203,7 +201,7 @@ impl Session {
         let image = self.image(case).await?;
         let sha = image.sha256.clone();
         let request = self.request(case, target, image);
-        if let Some(source) = &target.config.replay_of {
+        if let Some(source) = target.replay_of() {
             let path = crate::record::path(&self.golden_dir(), source, &case.spec.id, &case.name);
             let start = Instant::now();
             let answer = crate::record::replay(&path, source, &case.id(), &request);

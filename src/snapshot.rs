@@ -129,8 +129,8 @@ pub fn check(
     settings.set_omit_expression(true);
     settings.set_info(&SnapshotInfo {
         target: &target.name,
-        model: &target.config.model,
-        gpu: target.config.gpu.as_ref().map(|g| g.to_string()),
+        model: &target.common.model,
+        gpu: target.common.gpu.as_ref().map(|g| g.to_string()),
         image: storage_path(&case.image),
         image_sha256,
         label: case.label.as_deref(),

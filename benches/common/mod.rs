@@ -53,13 +53,11 @@ impl Drop for SimProcess {
 
 /// An `openai` target at `base_url` with a generous timeout (a c=1000 level is slow to drain).
 pub fn target(base_url: &str) -> Target {
-    Target {
-        name: "bench".into(),
-        config: toml::from_str(&format!(
-            "backend = \"openai\"\nmodel = \"eyetest-sim\"\nbase_url = \"{base_url}\"\ntimeout_s = 600\n"
-        ))
-        .expect("bench target parses"),
-    }
+    let config = toml::from_str(&format!(
+        "backend = \"openai\"\nmodel = \"eyetest-sim\"\nbase_url = \"{base_url}\"\ntimeout_s = 600\n"
+    ))
+    .expect("bench target parses");
+    Target::from_config("bench", &config).expect("bench target is valid")
 }
 
 /// Peak resident set size of this process in KiB (Linux `VmHWM`).

@@ -22,7 +22,9 @@ use clap::Args;
 use crate::backend::{Answer, ImageData, Timing};
 use crate::fixture::{read_truth, Catalogue, CATALOGUE_FILE};
 use crate::report::runs::absolute;
+use crate::sim::Behaviour;
 use crate::spec::Suite;
+use crate::targets::Kind;
 
 const CARGO_TOML: &str = include_str!("../init/Cargo.toml.tmpl");
 const EYETEST_TOML: &str = include_str!("../init/eyetest.toml");
@@ -62,7 +64,7 @@ pub struct InitArgs {
 /// Where the new project gets eyetest from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// `eyetest = "0.1"`: this eyetest's major.minor, from the registry.
+    /// `version = "0.1"`: this eyetest's major.minor, from the registry.
     Registry,
     Path(PathBuf),
     Git(String),
@@ -72,15 +74,18 @@ impl Source {
     /// The dependency's value in Cargo.toml.
     fn requirement(&self) -> String {
         let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-        match self {
+        let from = match self {
             Source::Registry => {
                 let v = env!("CARGO_PKG_VERSION");
                 let major_minor: Vec<&str> = v.split('.').take(2).collect();
-                quote(&major_minor.join("."))
+                format!("version = {}", quote(&major_minor.join(".")))
             }
-            Source::Path(p) => format!("{{ path = {} }}", quote(&p.to_string_lossy())),
-            Source::Git(url) => format!("{{ git = {} }}", quote(url)),
-        }
+            Source::Path(p) => format!("path = {}", quote(&p.to_string_lossy())),
+            Source::Git(url) => format!("git = {}", quote(url)),
+        };
+        // The harness needs the simulated engine but not the command line: without its
+        // default features a project's first `cargo test` compiles much less.
+        format!("{{ {from}, default-features = false, features = [\"sim\"] }}")
     }
 }
 
@@ -253,12 +258,13 @@ fn record_snapshots(dir: &Path) -> Result<(), String> {
             let Some(target) = suite.target(tname) else {
                 continue;
             };
-            if !target.is_simulated() {
-                continue;
-            }
-            let text = match target.config.behaviour.as_deref().unwrap_or("terse") {
-                "verbose" => truth.verbose.clone(),
-                "wrong" => truth.wrong.clone(),
+            let behaviour = match &target.kind {
+                Kind::Sim(sim) => sim.behaviour,
+                _ => continue,
+            };
+            let text = match behaviour {
+                Behaviour::Verbose => truth.verbose.clone(),
+                Behaviour::Wrong => truth.wrong.clone(),
                 _ => truth.terse.clone(),
             };
             let answer = Answer {
@@ -348,17 +354,18 @@ mod tests {
     fn templates_parse() {
         assert_eq!(snapshot_files().unwrap().len(), 2);
         for (source, want) in [
-            (Source::Registry, "\"0.1\""),
-            (Source::Path("/e".into()), "{ path = \"/e\" }"),
-            (
-                Source::Git("https://x/e".into()),
-                "{ git = \"https://x/e\" }",
-            ),
+            (Source::Registry, "version = \"0.1\""),
+            (Source::Path("/e".into()), "path = \"/e\""),
+            (Source::Git("https://x/e".into()), "git = \"https://x/e\""),
         ] {
             let text = CARGO_TOML
                 .replace("{{name}}", "x")
                 .replace("{{eyetest}}", &source.requirement());
-            assert!(text.contains(&format!("\neyetest = {want}\n")), "{text}");
+            let lean = ", default-features = false, features = [\"sim\"] }";
+            assert!(
+                text.contains(&format!("\neyetest = {{ {want}{lean}\n")),
+                "{text}"
+            );
             let cargo: toml::Table = toml::from_str(&text).unwrap();
             assert_eq!(cargo["test"][0]["harness"].as_bool(), Some(false));
         }

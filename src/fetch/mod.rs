@@ -7,6 +7,7 @@
 //! file the manifest pins, is ignored with the command that fixes it. Nothing here runs
 //! during `cargo test` or `eyetest run`: both only look at the cache.
 
+#[cfg(feature = "cli")]
 mod download;
 mod manifest;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "cli")]
 pub use download::{fetch, FetchOptions, FetchSummary};
 pub use manifest::{Manifest, Manifests, Photo, CACHE_DIR, MANIFEST_DIR, MAX_PHOTO_BYTES};
 

@@ -140,9 +140,8 @@ pub const SLOW_FACTOR: u32 = 10;
 pub const SLOW_MIN_TTFT: Duration = Duration::from_secs(1);
 
 /// What the engine answers. Names are kebab-case on the command line, in TOML and in JSON.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Behaviour {
     /// The fixture's short correct answer.

@@ -387,20 +387,24 @@ fn load_file(
             },
             (Some(i), None) => {
                 let image = PathBuf::from(i.get_ref());
-                if let Err(msg) = check_image(&root.join(&image)) {
+                if let Err(problem) = check_image(&root.join(&image)) {
                     if !user_image || root.join(&image).exists() {
-                        let help = if user_image {
-                            "this is a user-supplied photo: put a PNG or JPEG there".to_string()
-                        } else if msg.ends_with("does not exist") {
-                            "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`".to_string()
-                        } else if msg.starts_with("cannot be read") {
-                            "check the file's permissions, and where it links to if it is a link"
-                                .to_string()
-                        } else {
-                            "use a PNG or JPEG file".to_string()
+                        let help = match problem {
+                            _ if user_image => {
+                                "this is a user-supplied photo: put a PNG or JPEG there"
+                            }
+                            ImageProblem::Missing | ImageProblem::DanglingLink(_) => {
+                                "check the path (relative to the project root); generated fixtures are rebuilt with `eyetest fixtures`; for a photo you supply yourself, add `user_image = true`"
+                            }
+                            ImageProblem::Unreadable(_) => {
+                                "check the file's permissions, and where it links to if it is a link"
+                            }
+                            ImageProblem::Directory | ImageProblem::NotAnImage => {
+                                "use a PNG or JPEG file"
+                            }
                         };
                         errors.push(
-                            err_at(i.span(), format!("image `{}` {msg}", image.display()))
+                            err_at(i.span(), format!("image `{}` {problem}", image.display()))
                                 .with_help(help),
                         );
                     }
@@ -449,7 +453,7 @@ fn load_file(
             None => config
                 .targets
                 .values()
-                .filter(|t| t.config.default)
+                .filter(|t| t.common.default)
                 .map(|t| t.name.clone())
                 .collect(),
         };
@@ -554,31 +558,43 @@ fn dangling_link(path: &Path) -> Option<PathBuf> {
 }
 
 /// Whether a path is a readable PNG or JPEG (by its magic bytes).
-pub(crate) fn check_image(path: &Path) -> Result<(), String> {
+/// Why a case's image cannot be used; the help a spec problem gets depends on which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ImageProblem {
+    #[error("does not exist")]
+    Missing,
+    #[error("is a symbolic link to `{0}`, which does not exist")]
+    DanglingLink(PathBuf),
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    #[error("is a directory, not an image file")]
+    Directory,
+    #[error("is not a PNG or JPEG image")]
+    NotAnImage,
+}
+
+pub(crate) fn check_image(path: &Path) -> Result<(), ImageProblem> {
     use std::io::Read;
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(match dangling_link(path) {
-                Some(to) => format!(
-                    "is a symbolic link to `{}`, which does not exist",
-                    to.display()
-                ),
-                None => "does not exist".into(),
+                Some(to) => ImageProblem::DanglingLink(to),
+                None => ImageProblem::Missing,
             })
         }
-        Err(e) => return Err(format!("cannot be read: {e}")),
+        Err(e) => return Err(ImageProblem::Unreadable(e.to_string())),
     };
     if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err("is a directory, not an image file".into());
+        return Err(ImageProblem::Directory);
     }
     let mut head = [0u8; 8];
     let n = f
         .read(&mut head)
-        .map_err(|e| format!("cannot be read: {e}"))?;
+        .map_err(|e| ImageProblem::Unreadable(e.to_string()))?;
     match crate::backend::sniff_mime(&head[..n]) {
         Some(_) => Ok(()),
-        None => Err("is not a PNG or JPEG image".into()),
+        None => Err(ImageProblem::NotAnImage),
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::{Endpoint, Target, Unavailable};
+use super::{Endpoint, Kind, Target, Unavailable};
 use crate::backend::openai::{OpenAiClient, OpenAiConfig, Secret};
-use crate::sim::{Behaviour, Latency, SimConfig, SimServer};
+use crate::sim::SimServer;
 
 /// What the client is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +112,13 @@ pub fn client_for(
         timeout: target.timeout(),
         connect_timeout,
         max_retries: match purpose {
-            Use::Cases => target.config.retries,
+            Use::Cases => target.common.retries,
             Use::Load => 0,
         },
-        backoff: Duration::from_millis(target.config.retry_backoff_ms),
+        backoff: target.common.retry_backoff,
     };
     // A private CA is trusted by its target's own client, never by a shared one.
-    let http = match (&target.config.ca_path, shared, purpose) {
+    let http = match (target.ca_path(), shared, purpose) {
         (Some(ca), _, _) => crate::backend::openai::http_client_with_ca(ca, connect_timeout)
             .map_err(|reason| ConnectError::Ca {
                 target: target.name.clone(),
@@ -132,42 +132,13 @@ pub fn client_for(
 
 /// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
 pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
-    let c = &target.config;
-    let bad_config = |reason: String| ConnectError::SimConfig {
-        target: target.name.clone(),
-        reason,
+    let Kind::Sim(config) = &target.kind else {
+        return Err(ConnectError::SimConfig {
+            target: target.name.clone(),
+            reason: "not a `sim` target: it has no simulated engine to start".into(),
+        });
     };
-    let behaviour: Behaviour = c
-        .behaviour
-        .as_deref()
-        .unwrap_or("terse")
-        .parse::<Behaviour>()
-        .map_err(|e| bad_config(e.to_string()))?;
-    let lat = c.latency.clone().unwrap_or_default();
-    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
-    let config = SimConfig {
-        behaviour,
-        latency: Latency {
-            ttft: ms(lat.ttft_ms),
-            per_token: ms(lat.tpot_ms),
-            prefill_per_tile: ms(lat.prefill_per_tile_ms),
-            jitter: lat.jitter,
-        },
-        max_concurrency: c.max_batch.unwrap_or(0),
-        seed: 0,
-        fail_first: c.fail_first.unwrap_or(0),
-        fault_rate: c.fault_rate.unwrap_or(0.0),
-        faults: c
-            .faults
-            .iter()
-            .flatten()
-            .map(|f| f.parse::<Behaviour>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad_config(e.to_string()))?,
-        memoize: c.memoize.unwrap_or(false),
-    };
-    config.check().map_err(|e| bad_config(e.to_string()))?;
-    SimServer::start(([127, 0, 0, 1], 0).into(), config)
+    SimServer::start(([127, 0, 0, 1], 0).into(), config.clone())
         .await
         .map_err(|e| ConnectError::SimStart {
             target: target.name.clone(),

@@ -15,7 +15,7 @@ mod connect;
 mod project;
 mod selection;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,8 @@ pub struct SimLatency {
     pub jitter: f64,
 }
 
-/// A target as written in `eyetest.toml` under `[target.NAME]`.
+/// A target as written in `eyetest.toml` under `[target.NAME]`: every key of every backend,
+/// so that a key on the wrong backend gets a message naming it; [`Target`] is what is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
@@ -91,11 +92,6 @@ pub struct TargetConfig {
     /// CA), relative to the project root; checked when eyetest.toml is loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// `ca_file` resolved against the project root when eyetest.toml is loaded, so that
-    /// whoever builds a client for this target (cases or throughput) trusts the same CA
-    /// without knowing where the project is.
-    #[serde(skip)]
-    pub ca_path: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,
     /// Engine and version, e.g. "vLLM 0.10.2"; goes into reports and snapshot headers.
@@ -169,11 +165,81 @@ fn yes() -> bool {
     true
 }
 
-/// A named, validated target.
+/// A named, validated target: what every target has ([`Common`]), and what only its kind of
+/// backend has ([`Kind`]), so that no code reads a sim setting off an `openai` target.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub config: TargetConfig,
+    pub common: Common,
+    pub kind: Kind,
+}
+
+/// What every target has, whatever answers it: the model it names, the hardware it reports,
+/// and how eyetest's client talks to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Common {
+    pub model: String,
+    pub gpu: Option<Gpu>,
+    pub engine: Option<String>,
+    pub notes: Option<String>,
+    /// Requests in flight at once against this target (client side).
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub stream: bool,
+    pub extra: toml::Table,
+    /// Whether a case that names no `targets` runs on this target.
+    pub default: bool,
+}
+
+/// What answers a target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Openai(OpenaiEndpoint),
+    /// The built-in simulated engine, as it will be started.
+    Sim(crate::sim::SimConfig),
+    /// Answers recorded from the target `of`.
+    Replay {
+        of: String,
+    },
+}
+
+/// Where an `openai` target's server is and how to trust and authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenaiEndpoint {
+    pub base_url: Option<String>,
+    pub base_url_env: Option<String>,
+    pub api_key_env: Option<String>,
+    /// `ca_file` resolved against the project root when eyetest.toml was loaded.
+    pub ca_path: Option<PathBuf>,
+}
+
+impl Target {
+    /// A target from its `[target.NAME]` table, read as written; for targets built in code
+    /// (tests, benches). A project's targets come from [`ProjectConfig::load`], which also
+    /// validates them and says where a problem is.
+    pub fn from_config(name: &str, config: &TargetConfig) -> Result<Target, String> {
+        project::typed(name, config.clone(), Path::new(""))
+            .map_err(|(m, help)| format!("{m}; {help}"))
+    }
+
+    /// The backend kind, for messages and records.
+    pub fn backend(&self) -> BackendKind {
+        match self.kind {
+            Kind::Openai(_) => BackendKind::Openai,
+            Kind::Sim(_) => BackendKind::Sim,
+            Kind::Replay { .. } => BackendKind::Replay,
+        }
+    }
+
+    /// The target whose recordings this one replays, if it is a replay target.
+    pub fn replay_of(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Replay { of } => Some(of),
+            _ => None,
+        }
+    }
 }
 
 /// Where a target's requests go, once the environment has been consulted.
@@ -203,48 +269,63 @@ pub enum Unavailable {
 
 impl Target {
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.config.timeout_s)
+        self.common.timeout
     }
 
     /// The built-in simulated engine answers for this target (a test double, not a model).
     pub fn is_simulated(&self) -> bool {
-        self.config.backend == BackendKind::Sim
+        matches!(self.kind, Kind::Sim(_))
     }
 
     /// This target answers from recordings of another ([`crate::record`]).
     pub fn is_replay(&self) -> bool {
-        self.config.backend == BackendKind::Replay
+        matches!(self.kind, Kind::Replay { .. })
     }
 
     /// Resolves the endpoint from the config and the environment: `base_url_env`, when set,
     /// wins over `base_url`, so a committed default can be pointed elsewhere in CI.
     pub fn endpoint(&self) -> Endpoint {
-        match self.config.backend {
-            BackendKind::Sim => Endpoint::Sim,
-            BackendKind::Replay => Endpoint::Replay,
-            BackendKind::Openai => {
-                if let Some(var) = &self.config.base_url_env {
-                    if let Some(v) = crate::env::var(var) {
-                        return Endpoint::Url(v);
-                    }
-                    if self.config.base_url.is_none() {
-                        return Endpoint::Missing(Unavailable::EndpointUnset { var: var.clone() });
-                    }
-                }
-                match &self.config.base_url {
-                    Some(u) => Endpoint::Url(u.clone()),
-                    // Validation requires one of the two; a hand-built target may lack both.
-                    None => Endpoint::Missing(Unavailable::EndpointUnset {
-                        var: format!("base_url or base_url_env of target `{}`", self.name),
-                    }),
-                }
+        let o = match &self.kind {
+            Kind::Sim(_) => return Endpoint::Sim,
+            Kind::Replay { .. } => return Endpoint::Replay,
+            Kind::Openai(o) => o,
+        };
+        if let Some(var) = &o.base_url_env {
+            if let Some(v) = crate::env::var(var) {
+                return Endpoint::Url(v);
             }
+            if o.base_url.is_none() {
+                return Endpoint::Missing(Unavailable::EndpointUnset { var: var.clone() });
+            }
+        }
+        match &o.base_url {
+            Some(u) => Endpoint::Url(u.clone()),
+            // Validation requires one of the two; a hand-built target may lack both.
+            None => Endpoint::Missing(Unavailable::EndpointUnset {
+                var: format!("base_url or base_url_env of target `{}`", self.name),
+            }),
+        }
+    }
+
+    /// The variable holding this target's API key, if it names one.
+    pub fn api_key_env(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Openai(o) => o.api_key_env.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The CA this target's client trusts besides the usual roots, if any.
+    pub fn ca_path(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Openai(o) => o.ca_path.as_deref(),
+            _ => None,
         }
     }
 
     /// The API key from the variable `api_key_env` names, if the target has one and it is set.
     pub fn api_key(&self) -> Option<String> {
-        self.config.api_key_env.as_deref().and_then(crate::env::var)
+        self.api_key_env().and_then(crate::env::var)
     }
 
     /// Why this target cannot be asked for `purpose` from here, if it cannot: the one check
@@ -260,21 +341,21 @@ impl Target {
             }
             Endpoint::Url(_) | Endpoint::Sim | Endpoint::Replay => {}
         }
-        match &self.config.api_key_env {
-            Some(var) if self.api_key().is_none() => {
-                Some(Unavailable::ApiKeyUnset { var: var.clone() })
-            }
+        match self.api_key_env() {
+            Some(var) if self.api_key().is_none() => Some(Unavailable::ApiKeyUnset {
+                var: var.to_string(),
+            }),
             _ => None,
         }
     }
 
     /// A short description for tables: model, GPUs, engine.
     pub fn describe(&self) -> String {
-        let mut s = self.config.model.clone();
-        if let Some(g) = &self.config.gpu {
+        let mut s = self.common.model.clone();
+        if let Some(g) = &self.common.gpu {
             s.push_str(&format!(" on {g}"));
         }
-        if let Some(e) = &self.config.engine {
+        if let Some(e) = &self.common.engine {
             s.push_str(&format!(" ({e})"));
         }
         s

@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{BackendKind, Target, TargetConfig};
+use super::{BackendKind, Common, Kind, OpenaiEndpoint, Target, TargetConfig};
 use crate::diagnostic::{InputError, InputErrors};
 
 /// `eyetest.toml`: the project's targets and settings.
@@ -159,23 +160,19 @@ impl ProjectConfig {
         for (name, spanned) in raw.target {
             let span = spanned.span();
             replay_spans.insert(name.clone(), span.clone());
-            let mut config = spanned.into_inner();
-            if let Err(msg) =
-                validate_target(&name, &config).and_then(|()| check_ca_file(&name, &config, root))
-            {
-                let (m, help) = msg;
-                errors.push(InputError::at(path, &text, span, m).with_help(help));
-                continue;
+            match typed(&name, spanned.into_inner(), root) {
+                Ok(t) => {
+                    targets.insert(name, Arc::new(t));
+                }
+                Err((m, help)) => errors.push(InputError::at(path, &text, span, m).with_help(help)),
             }
-            config.ca_path = config.ca_file.as_ref().map(|ca| root.join(ca));
-            targets.insert(name.clone(), Arc::new(Target { name, config }));
         }
         for t in targets.values() {
-            let Some(source) = &t.config.replay_of else {
+            let Some(source) = t.replay_of() else {
                 continue;
             };
             let problem = match targets.get(source) {
-                _ if source == &t.name => Some(format!(
+                _ if source == t.name => Some(format!(
                     "`replay_of = \"{source}\"` names the target itself; name the live target whose recordings it replays"
                 )),
                 None => Some(format!("`replay_of = \"{source}\"` names no declared target")),
@@ -280,6 +277,76 @@ fn check_ca_file(name: &str, c: &TargetConfig, root: &Path) -> Result<(), (Strin
             format!("target `{name}`: ca_file `{}` {e}", ca.display()),
             "give the path (relative to the project root) of the CA certificate in PEM form, e.g. `ca_file = \"certs/ca.pem\"`".into(),
         )
+    })
+}
+
+/// A target's table, validated, as the [`Target`] the rest of eyetest uses: each backend's
+/// settings in its own [`Kind`], a sim's already parsed into the engine's configuration.
+pub(super) fn typed(name: &str, c: TargetConfig, root: &Path) -> Result<Target, (String, String)> {
+    validate_target(name, &c)?;
+    check_ca_file(name, &c, root)?;
+    let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+    let kind = match c.backend {
+        BackendKind::Openai => Kind::Openai(OpenaiEndpoint {
+            base_url: c.base_url,
+            base_url_env: c.base_url_env,
+            api_key_env: c.api_key_env,
+            ca_path: c.ca_file.map(|ca| root.join(ca)),
+        }),
+        BackendKind::Replay => Kind::Replay {
+            of: c.replay_of.unwrap_or_default(),
+        },
+        BackendKind::Sim => {
+            let named = |b: &str, key| behaviour_named(name, b, key);
+            let lat = c.latency.unwrap_or_default();
+            let config = crate::sim::SimConfig {
+                behaviour: match &c.behaviour {
+                    Some(b) => named(b, "behaviour")?,
+                    None => crate::sim::Behaviour::default(),
+                },
+                latency: crate::sim::Latency {
+                    ttft: ms(lat.ttft_ms),
+                    per_token: ms(lat.tpot_ms),
+                    prefill_per_tile: ms(lat.prefill_per_tile_ms),
+                    jitter: lat.jitter,
+                },
+                max_concurrency: c.max_batch.unwrap_or(0),
+                seed: 0,
+                fail_first: c.fail_first.unwrap_or(0),
+                fault_rate: c.fault_rate.unwrap_or(0.0),
+                faults: c
+                    .faults
+                    .iter()
+                    .flatten()
+                    .map(|f| named(f, "fault"))
+                    .collect::<Result<_, _>>()?,
+                memoize: c.memoize.unwrap_or(false),
+            };
+            config.check().map_err(|e| {
+                (
+                    format!("target `{name}`: {e}"),
+                    "see the sim keys in docs/reference.md".to_string(),
+                )
+            })?;
+            Kind::Sim(config)
+        }
+    };
+    Ok(Target {
+        name: name.to_string(),
+        common: Common {
+            model: c.model,
+            gpu: c.gpu,
+            engine: c.engine,
+            notes: c.notes,
+            concurrency: c.concurrency,
+            timeout: Duration::from_secs_f64(c.timeout_s),
+            retries: c.retries,
+            retry_backoff: Duration::from_millis(c.retry_backoff_ms),
+            stream: c.stream,
+            extra: c.extra,
+            default: c.default,
+        },
+        kind,
     })
 }
 

@@ -9,39 +9,71 @@
 //! and [`slo`] -> [`export`] ([`csv`], [`json`], [`chart`], [`table`]). [`run`] strings them
 //! together for the harness and `eyetest bench`.
 
+#[doc(hidden)]
 pub mod baseline;
+#[doc(hidden)]
 pub mod chart;
+#[doc(hidden)]
 pub mod config;
+#[doc(hidden)]
 pub mod csv;
+#[doc(hidden)]
 pub mod endpoint;
+#[doc(hidden)]
 pub mod export;
+#[doc(hidden)]
 pub mod fingerprint;
+#[doc(hidden)]
 pub mod gate;
 pub mod harness;
+#[doc(hidden)]
 pub mod json;
+#[doc(hidden)]
 pub mod load;
+#[doc(hidden)]
 pub mod mannwhitney;
+#[doc(hidden)]
 pub mod metrics;
+#[doc(hidden)]
 pub mod probe;
+#[doc(hidden)]
 pub mod recorder;
+#[doc(hidden)]
 pub mod report;
+#[doc(hidden)]
 pub mod run;
+#[doc(hidden)]
 pub mod sample;
+#[doc(hidden)]
 pub mod slo;
+#[doc(hidden)]
 pub mod spec;
+#[doc(hidden)]
 pub mod stats;
+#[doc(hidden)]
 pub mod table;
+#[doc(hidden)]
 pub mod telemetry;
+#[doc(hidden)]
 pub mod time;
+#[doc(hidden)]
 pub mod verdict;
 
+#[doc(hidden)]
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
+#[doc(hidden)]
 pub use config::GateConfig;
+#[doc(hidden)]
 pub use fingerprint::{detect_gpus, Fingerprint, GpuInfo};
+#[doc(hidden)]
 pub use metrics::{Direction, LevelMetrics, Metric, Stats};
+#[doc(hidden)]
 pub use recorder::LevelRecord;
+#[doc(hidden)]
 pub use recorder::Recorder;
+#[doc(hidden)]
 pub use sample::{LevelRun, Sample};
+#[doc(hidden)]
 pub use verdict::GateOutcome;
 
 /// Numbers in prose: three significant digits ("0.391", "45.2", "812", "1235"), enough to

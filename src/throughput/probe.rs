@@ -77,7 +77,7 @@ pub async fn fingerprint(
     } else {
         gpu_for(target, base_url, &mut notes).await
     };
-    let configured = target.config.model.clone();
+    let configured = target.common.model.clone();
     let model = match client.models().await {
         Ok(ids) if ids.contains(&configured) => configured,
         Ok(ids) if configured.is_empty() && !ids.is_empty() => ids[0].clone(),
@@ -102,7 +102,7 @@ pub async fn fingerprint(
     let engine = if sim {
         Some(SIM_ENGINE.to_string())
     } else {
-        target.config.engine.clone()
+        target.common.engine.clone()
     };
     let engine_version = if sim {
         Some(sim_engine_version())
@@ -124,7 +124,7 @@ pub async fn fingerprint(
 
 async fn gpu_for(target: &Target, base_url: &str, notes: &mut Vec<String>) -> GpuInfo {
     let declared = target
-        .config
+        .common
         .gpu
         .as_ref()
         .map(|g| GpuInfo::declared(g.name.clone(), g.count as usize));

@@ -77,7 +77,7 @@ pub fn accept_from_env() -> bool {
 
 /// What every request of `spec` on `target` asks, apart from the image.
 pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
-    let mut extra = match serde_json::to_value(&target.config.extra) {
+    let mut extra = match serde_json::to_value(&target.common.extra) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
@@ -88,7 +88,7 @@ pub fn template(spec: &ThroughputSpec, target: &Target) -> RequestTemplate {
         extra.insert("min_tokens".into(), m.into());
     }
     RequestTemplate {
-        model: target.config.model.clone(),
+        model: target.common.model.clone(),
         prompt: spec.prompt.clone(),
         max_tokens: spec.max_tokens,
         temperature: spec.temperature,

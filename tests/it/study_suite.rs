@@ -12,7 +12,7 @@ use std::sync::Arc;
 use eyetest::fetch::{cache_state, photos_needed, CacheState};
 use eyetest::runner::{run_all, runtime, Outcome, Selection, Session};
 use eyetest::spec::Suite;
-use eyetest::target::Target;
+use eyetest::targets::{Kind, Target};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +22,10 @@ fn root() -> &'static Path {
 fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
     let mut suite = Suite::load(root()).unwrap();
     let mut sim = suite.target("sim").unwrap().as_ref().clone();
-    sim.config.behaviour = Some(behaviour.into());
+    let Kind::Sim(engine) = &mut sim.kind else {
+        panic!("the study's `sim` target is not simulated");
+    };
+    engine.behaviour = behaviour.parse().unwrap();
     let sim: Arc<Target> = Arc::new(sim);
     suite.config.targets.insert("sim".into(), sim.clone());
     let suite = Arc::new(suite);

@@ -58,10 +58,8 @@ fn spec() -> ThroughputSpec {
 }
 
 fn sim_target() -> Target {
-    Target {
-        name: "sim".into(),
-        config: toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"").unwrap(),
-    }
+    let config = toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"").unwrap();
+    Target::from_config("sim", &config).unwrap()
 }
 
 fn engine(scale: f64, jitter: f64, seed: u64) -> SimConfig {
