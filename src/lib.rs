@@ -15,6 +15,7 @@ pub mod fixture;
 pub mod grading;
 pub mod halt;
 pub mod harness;
+pub mod judge;
 pub mod record;
 pub mod report;
 pub mod results;

@@ -46,6 +46,7 @@ pub mod answer;
 pub mod config;
 mod fault;
 pub mod image;
+mod judge;
 mod memo;
 mod metrics;
 mod pacing;
