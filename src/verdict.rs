@@ -231,7 +231,7 @@ pub fn judge(
             target,
             answer,
             image_sha256,
-            verdict.judge.as_ref(),
+            verdict.judge.as_deref(),
         )),
         _ => None,
     };

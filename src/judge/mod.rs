@@ -208,13 +208,13 @@ pub fn combine(
         ),
     };
     keywords.passed = passed;
-    keywords.judge = Some(JudgeOutcome {
+    keywords.judge = Some(Box::new(JudgeOutcome {
         target: spec.target.clone(),
         status,
         reason,
         decided_by,
         replayed,
-    });
+    }));
     keywords
 }
 

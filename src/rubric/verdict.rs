@@ -100,7 +100,8 @@ pub struct Verdict {
     pub scope: Option<String>,
     /// The model judge's verdict and which path decided, when the rubric has a `judge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judge: Option<crate::judge::JudgeOutcome>,
+    /// Boxed: most verdicts have none, and every outcome carries a verdict.
+    pub judge: Option<Box<crate::judge::JudgeOutcome>>,
 }
 
 impl Verdict {

@@ -161,7 +161,7 @@ pub fn regrade_and_agreement(model: &str, url_env: &str) -> Result<(), Failed> {
     )?;
     check(
         out.status.success() && log.contains("agreement: 100.0% (1 of 1 answers)"),
-        || format!("{log}"),
+        || log.clone(),
     )?;
 
     // A rubric that accepts anything flips the stored verdict and disagrees with the human.
@@ -182,6 +182,6 @@ pub fn regrade_and_agreement(model: &str, url_env: &str) -> Result<(), Failed> {
         !out.status.success()
             && log.contains("agreement: 0.0% (0 of 1 answers)")
             && log.contains("random weights say nothing about people"),
-        || format!("{log}"),
+        || log.clone(),
     )
 }
