@@ -45,7 +45,10 @@ fn regrade_reuses_stored_judge_verdicts_and_never_calls_a_judge() {
         "[target.judge]\nbackend = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nretries = 0",
     );
     write(root, "eyetest.toml", &offline);
-    let same = eyetest(root, &["regrade", "--results", "run.jsonl", "--fail-on-flip"]);
+    let same = eyetest(
+        root,
+        &["regrade", "--results", "run.jsonl", "--fail-on-flip"],
+    );
     assert!(same.status.success(), "no flip: {}", text(&same));
 
     // Human grades agree with the stored judge verdicts.
@@ -54,10 +57,16 @@ fn regrade_reuses_stored_judge_verdicts_and_never_calls_a_judge() {
         "grades/human.toml",
         "[[grade]]\ncase = \"judge::good\"\ntarget = \"model\"\ncorrect = true\n\n[[grade]]\ncase = \"judge::bad\"\ntarget = \"model-wrong\"\ncorrect = false\nnote = \"blue, not red\"\n",
     );
-    let agree = eyetest(root, &["agreement", "--results", "run.jsonl", "--min", "100"]);
+    let agree = eyetest(
+        root,
+        &["agreement", "--results", "run.jsonl", "--min", "100"],
+    );
     let shown = text(&agree);
     assert!(agree.status.success(), "{shown}");
-    assert!(shown.contains("agreement: 100.0% (2 of 2 answers)"), "{shown}");
+    assert!(
+        shown.contains("agreement: 100.0% (2 of 2 answers)"),
+        "{shown}"
+    );
 
     // A keyword added beside the judge flips `good`; `plain` now has a judge it never had:
     // a judge error, so it fails now, and says why.
@@ -72,11 +81,23 @@ fn regrade_reuses_stored_judge_verdicts_and_never_calls_a_judge() {
         );
     assert_ne!(edited, SPEC);
     write(root, "specs/judge.toml", &edited);
-    let flips = eyetest(root, &["regrade", "--results", "run.jsonl", "--fail-on-flip"]);
+    let flips = eyetest(
+        root,
+        &["regrade", "--results", "run.jsonl", "--fail-on-flip"],
+    );
     let shown = text(&flips);
     assert!(!flips.status.success(), "{shown}");
-    assert!(shown.contains("FLIP judge::good@model: passed then, fails now"), "{shown}");
-    assert!(shown.contains("FLIP judge::plain@model: passed then, fails now"), "{shown}");
-    assert!(shown.contains("no stored verdict of judge `judge`"), "{shown}");
+    assert!(
+        shown.contains("FLIP judge::good@model: passed then, fails now"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("FLIP judge::plain@model: passed then, fails now"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("no stored verdict of judge `judge`"),
+        "{shown}"
+    );
     assert!(!shown.contains("FLIP judge::bad"), "{shown}");
 }
