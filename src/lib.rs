@@ -76,6 +76,8 @@ pub mod grading;
 pub mod halt;
 pub mod harness;
 #[doc(hidden)]
+pub mod judge;
+#[doc(hidden)]
 pub mod record;
 #[doc(hidden)]
 pub mod report;

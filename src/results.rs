@@ -138,6 +138,10 @@ impl ResultRecord {
                 r.ttft_ms = answer.timing.ttft.map(ms);
                 r.e2e_ms = Some(ms(answer.timing.e2e));
                 r.attempts = answer.timing.attempts;
+                // The record's verdict carries the judge; an error also says why in `reason`.
+                if let Some(j) = verdict.judge.as_ref().filter(|j| j.is_error()) {
+                    r.reason = Some(j.reason.clone());
+                }
             }
             Outcome::Error(e) => {
                 r.reason = Some(e.to_string());

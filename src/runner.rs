@@ -264,7 +264,10 @@ impl Session {
         if case.repeats <= 1 {
             let outcome = match self.ask_timed(case, target, &mut timing).await {
                 Ok((answer, image_sha256)) => {
-                    let verdict = case.rubric.check(&answer.text);
+                    let keywords = case.rubric.check(&answer.text);
+                    let verdict = self
+                        .judged(case, target, &answer.text, keywords, &mut timing)
+                        .await;
                     Outcome::Answered {
                         answer,
                         verdict,
@@ -403,5 +406,6 @@ pub async fn run_all(
     unfinished
 }
 
+mod judge;
 #[cfg(test)]
 mod tests;

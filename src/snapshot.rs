@@ -36,6 +36,10 @@ struct SnapshotInfo<'a> {
     label: Option<&'a str>,
     max_tokens: u32,
     temperature: f64,
+    /// The judge's verdict and reason, for rubrics with a judge: what `cargo insta review`
+    /// shows beside a new answer. Absent otherwise, so judge-less snapshots stay unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judge: Option<String>,
 }
 
 /// How an answer compared with its stored snapshot.
@@ -112,6 +116,20 @@ pub fn check(
     answer: &Answer,
     image_sha256: &str,
 ) -> SnapshotCheck {
+    check_judged(root, golden, case, target, answer, image_sha256, None)
+}
+
+/// [`check`], with the judge's verdict on the answer in the snapshot's metadata. The verdict
+/// is metadata, not content: a judge changing its mind does not change the snapshot.
+pub fn check_judged(
+    root: &Path,
+    golden: &Path,
+    case: &Case,
+    target: &Target,
+    answer: &Answer,
+    image_sha256: &str,
+    judge: Option<&crate::judge::JudgeOutcome>,
+) -> SnapshotCheck {
     let root = &std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let file = snapshot_file(root, golden, case, &target.name);
     // Read before insta runs: with `INSTA_UPDATE=always` it rewrites the file in place.
@@ -136,6 +154,10 @@ pub fn check(
         label: case.label.as_deref(),
         max_tokens: case.max_tokens,
         temperature: case.temperature,
+        judge: judge.map(|j| match j.reason.as_str() {
+            "" => format!("{} by `{}`", j.status.word(), j.target),
+            r => format!("{} by `{}`: {r}", j.status.word(), j.target),
+        }),
     });
     // The spec file as the "source" and the case's line as the "assertion line": what the
     // header records and what `cargo insta review` shows.

@@ -153,6 +153,12 @@ impl CaseVerdict {
         match &self.outcome {
             Outcome::Ignored(_) => Status::Ignored,
             Outcome::Error(_) => Status::Error,
+            // A judge that failed or answered unparseably decided nothing: never a pass.
+            Outcome::Answered { verdict, .. }
+                if verdict.judge.as_ref().is_some_and(|j| j.is_error()) =>
+            {
+                Status::Error
+            }
             Outcome::Answered { .. } => {
                 if self.outcome.passed() && self.snapshot.as_ref().is_none_or(|s| s.passed) {
                     Status::Passed
@@ -184,6 +190,9 @@ impl CaseVerdict {
                             r.pass_rate,
                             (r.pass_rate * r.total as f64).ceil()
                         ),
+                        None if verdict.judge.as_ref().is_some_and(|j| j.is_error()) => {
+                            format!("the judge gave no verdict on the answer of target `{target}`:")
+                        }
                         None => format!("rubric failed for target `{target}`:"),
                     };
                     problems.push(format!(
@@ -213,14 +222,16 @@ pub fn judge(
         Outcome::Answered {
             answer,
             image_sha256,
+            verdict,
             ..
-        } => Some(crate::snapshot::check(
+        } => Some(crate::snapshot::check_judged(
             &suite.root,
             &suite.config.settings.golden,
             case,
             target,
             answer,
             image_sha256,
+            verdict.judge.as_deref(),
         )),
         _ => None,
     };

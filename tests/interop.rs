@@ -203,12 +203,24 @@ fn eyetest_run_end_to_end(s: &Server) -> Result<(), Failed> {
     )
 }
 
+mod judge_interop;
+
+/// The model judge against the real server: a verdict or a clear error, recorded and replayed.
+fn judge_path_is_plumbed(s: &Server) -> Result<(), Failed> {
+    judge_interop::judge_path(&s.model, URL_ENV)
+}
+
+/// `eyetest regrade` and `eyetest agreement` on the results of a real run.
+fn regrade_and_agreement_on_a_real_run(s: &Server) -> Result<(), Failed> {
+    judge_interop::regrade_and_agreement(&s.model, URL_ENV)
+}
+
 /// One interop check against a running server.
 type Check = fn(&Server) -> Result<(), Failed>;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Check); 6] = [
+    let tests: [(&str, Check); 8] = [
         (
             "interop::models_lists_the_served_model",
             models_lists_the_served_model,
@@ -230,6 +242,11 @@ fn main() -> ExitCode {
             jpeg_images_are_accepted,
         ),
         ("interop::eyetest_run_end_to_end", eyetest_run_end_to_end),
+        ("interop::judge_path_is_plumbed", judge_path_is_plumbed),
+        (
+            "interop::regrade_and_agreement_on_a_real_run",
+            regrade_and_agreement_on_a_real_run,
+        ),
     ];
     let trials = tests
         .into_iter()

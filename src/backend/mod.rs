@@ -73,6 +73,24 @@ impl ImageData {
     }
 }
 
+impl ImageData {
+    /// No image: the request is text only (a model judge not shown the image). Its digest is
+    /// empty, so a recording says so.
+    pub fn none() -> Self {
+        Self {
+            bytes: bytes::Bytes::new(),
+            mime: "",
+            sha256: String::new(),
+            data_url: "".into(),
+        }
+    }
+
+    /// Whether this is [`ImageData::none`]: the request sends no image part.
+    pub fn is_none(&self) -> bool {
+        self.data_url.is_empty()
+    }
+}
+
 /// The MIME type of PNG or JPEG bytes, from their magic numbers.
 pub fn sniff_mime(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {

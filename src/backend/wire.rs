@@ -162,20 +162,24 @@ pub struct ModelCard {
 impl ChatCompletionRequest {
     /// The request eyetest sends for one question about one image.
     pub fn for_question(req: &super::ChatRequest) -> Self {
+        let mut parts = vec![ContentPart::Text {
+            text: req.prompt.clone(),
+        }];
+        if !req.image.is_none() {
+            parts.insert(
+                0,
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: req.image.data_url.to_string(),
+                    },
+                },
+            );
+        }
         Self {
             model: Some(req.model.clone()).filter(|m| !m.is_empty()),
             messages: vec![Message {
                 role: "user".into(),
-                content: Content::Parts(vec![
-                    ContentPart::ImageUrl {
-                        image_url: ImageUrl {
-                            url: req.image.data_url.to_string(),
-                        },
-                    },
-                    ContentPart::Text {
-                        text: req.prompt.clone(),
-                    },
-                ]),
+                content: Content::Parts(parts),
             }],
             max_tokens: Some(req.max_tokens),
             temperature: Some(req.temperature),

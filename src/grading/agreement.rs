@@ -232,9 +232,9 @@ impl Agreement {
 /// from the stored one is stale (the human graded another answer) and is not compared.
 pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreement {
     let cases: BTreeMap<String, &Arc<Case>> = suite.cases.iter().map(|c| (c.id(), c)).collect();
-    let answers: BTreeMap<(&str, &str), &str> = stored
+    let answers: BTreeMap<(&str, &str), &Stored> = stored
         .iter()
-        .map(|s| ((s.case_id.as_str(), s.target.as_str()), s.answer.as_str()))
+        .map(|s| ((s.case_id.as_str(), s.target.as_str()), s))
         .collect();
     let mut out = Agreement::default();
     for g in grades {
@@ -243,7 +243,8 @@ pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreemen
                 .push(format!("{}: no case {} in the specs", g.origin, g.case));
             continue;
         };
-        let stored = answers.get(&(g.case.as_str(), g.target.as_str())).copied();
+        let record = answers.get(&(g.case.as_str(), g.target.as_str())).copied();
+        let stored = record.map(|s| s.answer.as_str());
         let answer = match (&g.answer, stored) {
             (Some(a), Some(s)) if a.trim() != s.trim() => {
                 out.unmatched.push(format!(
@@ -262,7 +263,11 @@ pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreemen
                 continue;
             }
         };
-        let verdict = case.rubric.check(&answer);
+        // The stored judge verdict is about the stored answer: reused only for that answer.
+        let judged = record
+            .filter(|s| s.answer.trim() == answer.trim())
+            .and_then(|s| s.judge.as_ref());
+        let verdict = crate::judge::regrade(&case.rubric, &answer, judged);
         out.compared.push(Compared {
             grade: g,
             answer,

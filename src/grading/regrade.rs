@@ -20,6 +20,9 @@ pub struct Stored {
     pub passed: Option<bool>,
     /// Where it came from: `results.jsonl:12` or a recording path.
     pub origin: String,
+    /// The judge's stored verdict on this answer, reused when re-grading (a re-grade never
+    /// calls a judge); `None` for recordings and for runs without a judge.
+    pub judge: Option<crate::judge::JudgeOutcome>,
 }
 
 /// A stored answer graded by today's rubric.
@@ -91,6 +94,10 @@ pub fn read_results(path: &Path) -> std::io::Result<(Vec<Stored>, Vec<String>)> 
             .and_then(Value::as_bool)
             .or(Some(by_status));
         let Some(answer) = s("answer") else { continue };
+        let judge = v
+            .get("verdict")
+            .and_then(|x| x.get("judge"))
+            .and_then(|j| serde_json::from_value(j.clone()).ok());
         let case_id = format!("{spec}::{case}");
         by_test.insert(
             (case_id.clone(), target.clone()),
@@ -100,6 +107,7 @@ pub fn read_results(path: &Path) -> std::io::Result<(Vec<Stored>, Vec<String>)> 
                 answer,
                 passed,
                 origin,
+                judge,
             },
         );
     }
@@ -138,6 +146,7 @@ pub fn read_recordings(golden: &Path) -> (Vec<Stored>, Vec<String>) {
                 answer: rec.answer,
                 passed: None,
                 origin: f.display().to_string(),
+                judge: None,
             }),
             Ok(None) => {}
             Err(e) => skipped.push(e.to_string()),
@@ -167,7 +176,7 @@ pub fn regrade(suite: &Suite, stored: Vec<Stored>) -> Regrade {
     for s in stored {
         match cases.get(&s.case_id) {
             Some(case) => {
-                let now = case.rubric.check(&s.answer);
+                let now = crate::judge::regrade(&case.rubric, &s.answer, s.judge.as_ref());
                 out.items.push(Regraded {
                     stored: s,
                     case: Arc::clone(case),

@@ -84,8 +84,17 @@ fn test_case(r: &ResultRecord) -> TestCase {
         }
         Status::Error => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_type("no answer");
             s.set_message(r.reason.as_deref().unwrap_or("no answer"));
+            match r.verdict.as_ref().filter(|v| v.judge.is_some()) {
+                // The model answered; its judge gave no verdict.
+                Some(v) => {
+                    s.set_type("judge");
+                    s.set_description(crate::rubric::explain(r.answer.as_deref().unwrap_or(""), v));
+                }
+                None => {
+                    s.set_type("no answer");
+                }
+            }
             s
         }
         Status::Ignored => {

@@ -283,13 +283,25 @@ fn answer_html(r: &ResultRecord) -> String {
 fn checks_html(r: &ResultRecord) -> String {
     match &r.verdict {
         None => "—".into(),
-        Some(v) if v.checks.is_empty() => "rubric checks nothing".into(),
+        Some(v) if v.checks.is_empty() && v.judge.is_none() => "rubric checks nothing".into(),
         Some(v) => v
-            .checks
+            .judge
             .iter()
-            .map(|c| escape_html(&c.to_string()))
+            .map(|j| escape_html(&j.to_string()))
+            .chain(v.checks.iter().map(|c| escape_html(&c.to_string())))
             .collect::<Vec<_>>()
             .join("<br>"),
+    }
+}
+
+/// "✅ pass", with the judge's reason when a judge passed it: a reader weighs a judged pass
+/// by its reason.
+fn pass_cell(r: &ResultRecord) -> String {
+    match r.verdict.as_ref().and_then(|v| v.judge.as_ref()) {
+        Some(j) if j.status == crate::judge::JudgeStatus::Pass => {
+            format!("✅ pass (judge: {})", j.reason)
+        }
+        _ => "✅ pass".into(),
     }
 }
 
@@ -297,7 +309,7 @@ fn checks_html(r: &ResultRecord) -> String {
 fn verdict_cell_plain(r: &ResultRecord) -> String {
     let reason = || r.reason.clone().unwrap_or_default();
     match r.status {
-        Status::Passed => "✅ pass".into(),
+        Status::Passed => pass_cell(r),
         Status::Failed => match &r.verdict {
             Some(v) => format!("❌ fail: {}", v.summary()),
             None => "❌ fail".into(),
@@ -418,7 +430,7 @@ fn bold(s: &str) -> String {
 pub fn verdict_cell(r: &ResultRecord) -> String {
     let reason = || r.reason.as_deref().map_or(String::new(), cell);
     match r.status {
-        Status::Passed => "✅ pass".into(),
+        Status::Passed => cell(&pass_cell(r)),
         Status::Failed => match &r.verdict {
             Some(v) => format!("❌ fail: {}", cell(&v.summary())),
             None => "❌ fail".into(),

@@ -71,6 +71,7 @@ impl Rubric {
             passed,
             checks,
             scope,
+            judge: None,
         }
     }
 

@@ -117,6 +117,10 @@ pub struct Rubric {
     /// Object -> the count the answer must state for it: `count = { cat = 1 }`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub count: BTreeMap<String, f64>,
+    /// A model judge that grades the answer against the case's label (see
+    /// [`crate::judge`]); the runner asks it, [`Rubric::check`] does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeSpec>,
 }
 
 /// Words between a property and its object when `window` is unset: "red leather sectional
@@ -165,6 +169,7 @@ impl Default for Rubric {
             window: None,
             relation: Vec::new(),
             count: BTreeMap::new(),
+            judge: None,
         }
     }
 }

@@ -12,7 +12,7 @@ impl Rubric {
         if self.is_empty() {
             return Err(
                 "rubric checks nothing: set at least one of all, any, none, regex, number, \
-                 max_words, digits_in_order, about, not_about, relation, count \
+                 max_words, digits_in_order, about, not_about, relation, count, judge \
                  (e.g. rubric = { all = [\"red\"] })"
                     .into(),
             );
@@ -84,6 +84,21 @@ impl Rubric {
             }
         }
         self.claim_errors(&mut errors);
+        if let Some(j) = &self.judge {
+            if j.target.trim().is_empty() {
+                errors.push("judge.target is empty; name a target declared in eyetest.toml, e.g. judge = { target = \"gpt-4o\" }".into());
+            }
+            if j.criteria.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                errors.push(
+                    "judge.criteria is empty; say what the judge should weigh, or remove it".into(),
+                );
+            }
+            if let Some(m) = j.max_tokens.filter(|&m| !(1..=131_072).contains(&m)) {
+                errors.push(format!(
+                    "judge.max_tokens = {m} must be between 1 and 131072, e.g. max_tokens = 256"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -105,6 +120,7 @@ impl Rubric {
             && self.not_about.is_empty()
             && self.relation.is_empty()
             && self.count.is_empty()
+            && self.judge.is_none()
     }
 
     /// Problems with the claim keys (`about`, `not_about`, `relation`, `count`, `window`,

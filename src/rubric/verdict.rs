@@ -98,6 +98,10 @@ pub struct Verdict {
     /// answer after "Answer:"), and how it was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The model judge's verdict and which path decided, when the rubric has a `judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Boxed: most verdicts have none, and every outcome carries a verdict.
+    pub judge: Option<Box<crate::judge::JudgeOutcome>>,
 }
 
 impl Verdict {
@@ -108,6 +112,16 @@ impl Verdict {
     /// One line for test names, progress bars and reports: failures grouped by kind, e.g.
     /// `missing: "red", "coat"; found forbidden: "blue"`, or `ok`.
     pub fn summary(&self) -> String {
+        let keywords = self.keyword_summary();
+        match &self.judge {
+            None => keywords,
+            Some(j) if self.checks.is_empty() => judge_summary(j),
+            Some(j) if keywords == "ok" => format!("keywords ok; {}", judge_summary(j)),
+            Some(j) => format!("{keywords}; {}", judge_summary(j)),
+        }
+    }
+
+    fn keyword_summary(&self) -> String {
         if self.checks.is_empty() {
             return "rubric checks nothing".into();
         }
@@ -134,14 +148,29 @@ impl Verdict {
     }
 }
 
+/// `judge FAIL: "says blue"`: the judge's part of a one-line summary.
+fn judge_summary(j: &crate::judge::JudgeOutcome) -> String {
+    match j.reason.as_str() {
+        "" => format!("judge {}", j.status.word()),
+        r => format!("judge {}: {}", j.status.word(), super::text::quote(r)),
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total = self.checks.len();
         let failed = self.failures().count();
-        if total == 0 {
+        if let Some(j) = &self.judge {
+            let word = if self.passed { "passed" } else { "FAILED" };
+            write!(f, "verdict: {word}\n{j}")?;
+            if total == 0 {
+                return Ok(());
+            }
+            f.write_str("\n")?;
+        } else if total == 0 {
             return write!(f, "rubric: FAILED, it checks nothing");
         }
-        if self.passed {
+        if failed == 0 {
             write!(f, "rubric: passed ({total} of {total} checks)")?;
         } else {
             write!(f, "rubric: FAILED ({failed} of {total} checks failed)")?;

@@ -38,6 +38,9 @@
 //!   (`memoize = true` on a sim target), identical bodies over 64 KiB are parsed once and
 //!   each distinct image is decoded once (memoised by a fingerprint of all their bytes), so
 //!   that a zero-latency capacity run measures the HTTP path alone.
+//! - Judge prompts ([`crate::judge::prompt`]): answered with a verdict graded by words, with
+//!   or without an image, so that a rubric's model judge is tested without a model (see the
+//!   `judge` module; docs/rubrics.md).
 //! - `GET /metrics`: Prometheus text with vLLM's names for running and waiting requests,
 //!   a KV-cache-like usage (running / batch limit) and token counters, plus
 //!   `eyetest_sim:*` work counters; every HELP line says it is simulated.
@@ -50,6 +53,8 @@ pub mod config;
 #[cfg(feature = "sim")]
 mod fault;
 pub mod image;
+#[cfg(feature = "sim")]
+mod judge;
 #[cfg(feature = "sim")]
 mod memo;
 #[cfg(feature = "sim")]

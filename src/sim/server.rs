@@ -380,6 +380,16 @@ async fn parse(engine: &Engine, body: &[u8]) -> Result<Job, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid JSON request body: {e}")))?;
     let budget = budget(&req)?;
     let (url, prompt) = req.image_and_prompt();
+    // A judge prompt is graded from its text; the image, if sent, is not looked at.
+    if let Some(text) = super::judge::reply(engine.config.behaviour, &prompt) {
+        return Ok(Job {
+            arrival: Instant::now(),
+            plan: Arc::new(Plan::new(text, budget, answer::prompt_tokens(&prompt, 0))),
+            stream: req.stream,
+            include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+            tiles: 0,
+        });
+    }
     let url = url.ok_or_else(|| {
         ApiError::bad_request(
             "no image_url content part: the simulated engine answers questions about an image; \

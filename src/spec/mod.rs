@@ -519,6 +519,18 @@ fn load_file(
                 );
             }
         }
+        if let Some(j) = &rubric.judge {
+            let help = judge_problem(
+                j,
+                config,
+                &all_targets,
+                c.label.is_some(),
+                repeats.is_some_and(|r| *r.get_ref() > 1),
+            );
+            if let Some((msg, help)) = help {
+                errors.push(err_at(c.rubric.span(), msg).with_help(help));
+            }
+        }
         if errors.errors.len() > before {
             continue;
         }
@@ -545,6 +557,40 @@ fn load_file(
         }));
     }
     Some((cases, throughputs))
+}
+
+/// What is wrong with a rubric's judge in this project (the rubric itself validated it):
+/// the message and the advice.
+fn judge_problem(
+    j: &crate::judge::JudgeSpec,
+    config: &ProjectConfig,
+    all_targets: &[String],
+    has_label: bool,
+    repeated: bool,
+) -> Option<(String, String)> {
+    if !j.target.trim().is_empty() && !config.declares(&j.target) {
+        let help = match closest(&j.target, all_targets.iter().map(String::as_str)) {
+            Some(s) => {
+                format!("did you mean `{s}`? targets are declared in eyetest.toml as [target.NAME]")
+            }
+            None => format!("declare it in eyetest.toml as [target.{}]", j.target),
+        };
+        return Some((format!("judge target `{}` is not declared", j.target), help));
+    }
+    if !has_label {
+        return Some((
+            "a rubric with a judge needs the case's `label`: the judge grades the answer against it".into(),
+            "add `label = \"...\"` to the case: the correct answer, as a person would state it".into(),
+        ));
+    }
+    if repeated {
+        return Some((
+            "a judge cannot be combined with `repeats` yet".into(),
+            "remove `repeats` (and `pass_rate`) from this case, or the judge from its rubric"
+                .into(),
+        ));
+    }
+    None
 }
 
 /// Where a symbolic link points, when what it points at does not exist.

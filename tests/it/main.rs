@@ -15,6 +15,10 @@ mod harness_cli;
 mod init_cli;
 #[cfg(unix)]
 mod interrupt;
+mod judge_regrade;
+mod judge_replay;
+mod judge_sim;
+mod judge_support;
 mod load_faults;
 mod openai_backend;
 mod record_replay;

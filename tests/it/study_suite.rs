@@ -43,8 +43,8 @@ fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
     ));
     assert_eq!(
         out.len(),
-        19 + 28,
-        "19 smoke cases and the study's 28 tasks"
+        20 + 28,
+        "20 smoke cases and the study's 28 tasks"
     );
     out
 }
