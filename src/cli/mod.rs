@@ -48,6 +48,11 @@ pub enum Command {
         /// Store every live answer under golden/recordings, for `replay` targets.
         #[arg(long)]
         record: bool,
+        /// Run one shard of the tests, as `cargo nextest run --partition` does: `count:K/N`
+        /// (dealt in turn) or `hash:K/N` (by test name). Merge the shards' results files with
+        /// `eyetest report A.jsonl B.jsonl ...`.
+        #[arg(long, value_name = "count:K/N|hash:K/N")]
+        partition: Option<crate::targets::Partition>,
     },
     /// List the tests (case x target) the specs define, without running anything.
     List {
@@ -107,7 +112,17 @@ pub fn main() -> ExitCode {
             filter,
             out,
             record,
-        } => run::run(&cli.root, target, filter, out, record),
+            partition,
+        } => run::run(
+            &cli.root,
+            run::RunOptions {
+                target,
+                filter,
+                out,
+                record,
+                partition,
+            },
+        ),
         Command::List { filter } => list(&cli.root, filter.as_deref()),
         Command::Test { args } => crate::harness::run(
             &cli.root,

@@ -9,15 +9,25 @@ use std::sync::Arc;
 
 use crate::results::{ResultRecord, ResultsWriter, Status};
 use crate::runner::{run_all, runtime, Session};
-use crate::targets::{Decision, Selection, Use};
+use crate::targets::{Decision, Partition, Selection, Use};
 
-pub fn run(
-    root: &Path,
-    target: Option<String>,
-    filter: Option<String>,
-    out: Option<PathBuf>,
-    record: bool,
-) -> ExitCode {
+/// What `eyetest run` was asked for on the command line.
+pub struct RunOptions {
+    pub target: Option<String>,
+    pub filter: Option<String>,
+    pub out: Option<PathBuf>,
+    pub record: bool,
+    pub partition: Option<Partition>,
+}
+
+pub fn run(root: &Path, opts: RunOptions) -> ExitCode {
+    let RunOptions {
+        target,
+        filter,
+        out,
+        record,
+        partition,
+    } = opts;
     // Snapshot mismatches are reported by insta's diff and the verdict, not by a panic.
     crate::harness::quiet_snapshot_panics();
     let Some(suite) = super::load(root) else {
@@ -48,6 +58,27 @@ pub fn run(
     };
     let Some(pairs) = select_pairs(&suite, filter.as_deref(), &selection) else {
         return ExitCode::FAILURE;
+    };
+    let pairs = match partition {
+        None => pairs,
+        Some(p) => {
+            let total = pairs.len();
+            let mine: Vec<_> = pairs
+                .into_iter()
+                .enumerate()
+                .filter(|(i, (case, t))| p.keeps(*i, &case.test_name(&t.name)))
+                .map(|(_, pair)| pair)
+                .collect();
+            // An empty shard would pass without asking any model: a gate must not.
+            if mine.is_empty() {
+                eprintln!(
+                    "error: partition {p} holds none of the {total} test(s) selected: use fewer shards than tests"
+                );
+                return ExitCode::FAILURE;
+            }
+            println!("partition {p}: {} of {total} test(s)", mine.len());
+            mine
+        }
     };
     let sims: Vec<&str> = suite
         .config

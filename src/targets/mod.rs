@@ -12,6 +12,7 @@
 //! (`api_key_env`), so that `eyetest.toml` can be committed and shared.
 
 mod connect;
+mod partition;
 mod project;
 mod selection;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use connect::{client_for, connect, reach, start_sim, ConnectError, Connection, Live, Use};
+pub use partition::{Deal, Partition, PartitionError};
 pub use project::{behaviours, ProjectConfig, Settings};
 pub use selection::{Decision, Origin, Selection, SelectionError, TARGETS_ENV};
 

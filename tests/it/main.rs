@@ -21,6 +21,7 @@ mod judge_sim;
 mod judge_support;
 mod load_faults;
 mod openai_backend;
+mod partition_cli;
 mod record_replay;
 mod regrade_cli;
 mod report_cli;
