@@ -15,6 +15,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::text;
 use eyetest::fetch::sha256_hex;
 use eyetest::sim::study::{truth_by_name, STUDY};
 
@@ -221,14 +222,6 @@ fn eyetest(root: &Path, args: &[&str]) -> Output {
     }
     c.env("CI", "1").env_remove("INSTA_UPDATE");
     c.output().expect("eyetest runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn cached(root: &Path, name: &str) -> PathBuf {

@@ -3,9 +3,9 @@
 //! engine over real loopback HTTP.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{people_png, write, write_people};
+use crate::support::{self, people_png, text, write, write_people};
 use eyetest::results::{read_results, ResultRecord, Status};
 use eyetest::snapshot::SnapshotStatus;
 
@@ -68,29 +68,12 @@ rubric = { any = ["two", "2"] }
 }
 
 fn eyetest(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eyetest"));
-    cmd.arg("--root").arg(root).args(args);
-    for var in [
-        "CI",
-        "INSTA_UPDATE",
-        "EYETEST_TARGETS",
-        "EYETEST_TEST_UNSET_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("INSTA_UPDATE", "no");
+    let mut cmd = support::eyetest(root, args, "no");
+    cmd.env_remove("EYETEST_TEST_UNSET_URL");
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("eyetest runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Runs the tests once accepting new snapshots, as a user does on a new project.

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use crate::support::text;
 use eyetest::backend::{Answer, ImageData, Timing};
 use eyetest::fixture::read_truth;
 use eyetest::spec::Suite;
@@ -16,14 +17,6 @@ fn eyetest(cwd: &Path, args: &[&str]) -> Output {
         cmd.env_remove(var);
     }
     cmd.output().expect("eyetest runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const FILES: &[&str] = &[

@@ -3,12 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use eyetest::fixture::{encode_png, Truth};
 use eyetest::results::{read_results, ResultRecord};
 
-pub use crate::support::write;
+pub use crate::support::{text, write};
 
 /// `model` answers "A red coat.", `model-wrong` "A blue coat."; `judge` grades by the
 /// label's words, `judge-wrong` inverts its verdicts, `judge-rambling` never states one,
@@ -81,25 +81,11 @@ pub fn project(spec: &str) -> tempfile::TempDir {
     dir
 }
 
+/// First answers are accepted as they come, so that a verdict is the rubric's.
 pub fn eyetest(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eyetest"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("EYETEST_TARGETS")
-        // First answers are accepted as they come, so that a verdict is the rubric's.
-        .env("INSTA_UPDATE", "always")
-        .env_remove("CI")
+    crate::support::eyetest(root, args, "always")
         .output()
         .unwrap()
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The record of `case` in the results file `file` (relative to `root`).

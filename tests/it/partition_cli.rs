@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{people_png, write, write_people};
+use crate::support::{self, people_png, write, write_people};
 use eyetest::results::{read_results, Status};
 
 /// Five cases on one simulated target.
@@ -29,17 +29,9 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// New snapshots are accepted as they come, so the verdict is the rubric's.
 fn eyetest(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eyetest"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("EYETEST_TARGETS")
-        // New snapshots are accepted as they come, so the verdict is the rubric's.
-        .env_remove("CI")
-        .env("INSTA_UPDATE", "always")
-        .output()
-        .expect("eyetest runs")
+    support::eyetest(root, args, "always").output().unwrap()
 }
 
 fn tests_in(path: &Path) -> Vec<String> {

@@ -2,9 +2,9 @@
 //! request that changed, naming the part that did.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{people_png, write, write_people};
+use crate::support::{self, people_png, text, write, write_people};
 use eyetest::results::{read_results, ResultRecord};
 
 const SPEC: &str = r#"
@@ -46,26 +46,10 @@ replay_of = "live"
     dir
 }
 
+/// First answers are accepted as they come (as after `cargo insta review`), so that a
+/// verdict is the rubric's: a new snapshot would fail every case, live and replayed.
 fn eyetest(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eyetest"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("EYETEST_TARGETS")
-        // First answers are accepted as they come (as after `cargo insta review`), so that a
-        // verdict is the rubric's: a new snapshot would fail every case, live and replayed.
-        .env("INSTA_UPDATE", "always")
-        .env_remove("CI")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    support::eyetest(root, args, "always").output().unwrap()
 }
 
 fn by_case(records: &[ResultRecord]) -> Vec<(String, eyetest::results::Status, Option<String>)> {

@@ -4,9 +4,9 @@
 //! model again.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{people_png, write, write_people};
+use crate::support::{self, people_png, text, write, write_people};
 
 const SPEC: &str = r#"
 [[case]]
@@ -52,23 +52,9 @@ fn project() -> tempfile::TempDir {
 }
 
 fn eyetest(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eyetest"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("EYETEST_TARGETS")
-        .env_remove("CI")
-        .env("INSTA_UPDATE", "no")
+    support::eyetest(root, args, "no")
         .output()
         .expect("eyetest runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const GRADES: &str = r#"

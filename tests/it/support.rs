@@ -2,6 +2,7 @@
 //! that most of them ask the simulated engine about.
 
 use std::path::Path;
+use std::process::{Command, Output};
 
 use eyetest::fixture::{encode_png, Truth};
 
@@ -29,4 +30,28 @@ pub fn people_png(side: u32, shade: u8, verbose: &str, wrong: &str) -> Vec<u8> {
 pub fn write_people(root: &Path, png: Vec<u8>) {
     std::fs::create_dir_all(root.join("fixtures")).unwrap();
     std::fs::write(root.join("fixtures/people.png"), png).unwrap();
+}
+
+/// The `eyetest` binary on the project at `root`, without the parts of this process's
+/// environment that would change what a test sees (`CI`, `EYETEST_TARGETS`), and with insta's
+/// `INSTA_UPDATE` as the test needs it: `always` to accept first answers as they come (so
+/// that a verdict is the rubric's), `no` to see new snapshots as failures.
+pub fn eyetest(root: &Path, args: &[&str], insta_update: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eyetest"));
+    cmd.arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("CI")
+        .env_remove("EYETEST_TARGETS")
+        .env("INSTA_UPDATE", insta_update);
+    cmd
+}
+
+/// A command's stdout and stderr together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -4,9 +4,9 @@
 //! without ceremony; only declared targets exist; and every message names real things.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{people_png, write, write_people};
+use crate::support::{self, people_png, text, write, write_people};
 use eyetest::fixture::encode_png;
 
 const UNSET: &str = "EYETEST_TEST_TARGETS_UNSET_URL";
@@ -68,24 +68,12 @@ repeats = 1
 }
 
 fn eyetest(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eyetest"));
-    cmd.arg("--root").arg(root).args(args);
-    for var in ["CI", "INSTA_UPDATE", "EYETEST_TARGETS", UNSET] {
-        cmd.env_remove(var);
-    }
-    cmd.env("INSTA_UPDATE", "always");
+    let mut cmd = support::eyetest(root, args, "always");
+    cmd.env_remove(UNSET);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("eyetest runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Issue 10 item 1: `EYETEST_TARGETS=llama-11b cargo test` with its URL unset was all
