@@ -54,6 +54,8 @@ fn spec() -> ThroughputSpec {
         test: true,
         gate: GateConfig::default(),
         slo: Slo::default(),
+        arrival: Default::default(),
+        telemetry: None,
     }
 }
 

@@ -167,11 +167,16 @@ fn matches(spec: &ThroughputSpec, query: &str) -> bool {
 }
 
 fn progress_bar(spec: &ThroughputSpec) -> ProgressBar {
-    let per_repeat: usize = spec
-        .concurrency
-        .iter()
-        .map(|&c| spec.warmup_at(c) + spec.requests_at(c))
-        .sum();
+    let per_repeat: usize = if spec.arrival.is_rate() {
+        // A rate profile's total is known only after its probes (sweep) or schedule
+        // (duration); the bar counts the requests sent.
+        spec.requests.iter().sum()
+    } else {
+        spec.concurrency
+            .iter()
+            .map(|&c| spec.warmup_at(c) + spec.requests_at(c))
+            .sum()
+    };
     let total = (per_repeat * spec.repeats) as u64;
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

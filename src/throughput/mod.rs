@@ -9,19 +9,23 @@
 //! and [`slo`] -> [`export`] ([`csv`], [`json`], [`chart`], [`table`]). [`run`] strings them
 //! together for the harness and `eyetest bench`.
 
+pub mod arrival;
 pub mod baseline;
 pub mod chart;
 pub mod config;
 pub mod csv;
 pub mod endpoint;
 pub mod export;
+pub mod figures;
 pub mod fingerprint;
 pub mod gate;
 pub mod harness;
 pub mod json;
+pub mod level;
 pub mod load;
 pub mod mannwhitney;
 pub mod metrics;
+pub mod openloop;
 pub mod probe;
 pub mod recorder;
 pub mod report;
@@ -30,14 +34,17 @@ pub mod sample;
 pub mod slo;
 pub mod spec;
 pub mod stats;
+pub mod sweep;
 pub mod table;
 pub mod telemetry;
+pub mod telemetry_run;
 pub mod time;
 pub mod verdict;
 
 pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
 pub use config::GateConfig;
 pub use fingerprint::{detect_gpus, Fingerprint, GpuInfo};
+pub use level::LevelKey;
 pub use metrics::{Direction, LevelMetrics, Metric, Stats};
 pub use recorder::LevelRecord;
 pub use recorder::Recorder;
@@ -120,6 +127,8 @@ pub(crate) mod test_support {
             usage_missing: 0,
             errors: vec![],
             goodput: None,
+            rate: None,
+            sent_per_s: None,
         }
     }
 
