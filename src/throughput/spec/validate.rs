@@ -198,6 +198,20 @@ impl Validator<'_> {
         count: Option<usize>,
     ) -> (Vec<usize>, Option<Vec<usize>>) {
         let Some(list) = &r.concurrency else {
+            // A misspelt `concurrency` was reported as an unknown key (and blanked out to
+            // read on): saying it is missing too would be the same problem twice.
+            let misspelt = self.errors.errors.iter().any(|e| {
+                e.path == self.rel
+                    && e.message.starts_with("unknown field `")
+                    && e.message
+                        .split('`')
+                        .nth(1)
+                        .is_some_and(|k| crate::diagnostic::closest(k, ["concurrency"]).is_some())
+            });
+            if misspelt {
+                self.failed = true;
+                return (Vec::new(), None);
+            }
             self.err(
                 r.name.span(),
                 "throughput sweep has no `concurrency` levels and no rate `profile`".into(),
