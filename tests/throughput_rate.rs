@@ -266,7 +266,7 @@ fn sweep_finds_the_range_and_measures_the_rates_inside() {
         max >= sw.rates[0] && max <= sw.throughput_per_s + 1e-9,
         "{max}\n{text}"
     );
-    assert!(text.contains("sweep: max sustainable rate"), "{text}");
+    assert!(text.contains("sweep: max sustainable rate="), "{text}");
 }
 
 #[test]

@@ -207,10 +207,10 @@ fn draw(
         .x_label_formatter(&label_of)
         .y_labels(8)
         .y_label_formatter(&|y: &f64| trim_number(&format!("{y:.2}")))
-        .x_desc(if open {
-            "arrival rate (requests / s), probes at c"
-        } else {
-            "concurrent requests"
+        .x_desc(match (open, levels.iter().any(|k| k.rate().is_none())) {
+            (true, true) => "arrival rate (requests / s), probes at c",
+            (true, false) => "arrival rate (requests / s)",
+            _ => "concurrent requests",
         })
         .y_desc(y_desc)
         .axis_desc_style(("sans-serif", 19))

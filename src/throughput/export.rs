@@ -182,7 +182,12 @@ impl Exporter for ChartExporter {
         };
         // Short enough for the chart's width; the image and generation settings are in the
         // JSON and CSV next to it.
-        let title = format!("{}: images/s by concurrency{kind}", r.throughput);
+        let by = if r.metrics.iter().any(|m| m.rate.is_some()) {
+            "arrival rate"
+        } else {
+            "concurrency"
+        };
+        let title = format!("{}: images/s by {by}{kind}", r.throughput);
         chart::write_svg(&path, &title, &all).map_err(|e| e.to_string())?;
         Ok(path)
     }

@@ -341,14 +341,14 @@ impl SweepSummary {
             sig3(self.throughput_per_s),
             self.rates
                 .iter()
-                .map(|r| format!("{}/s", super::level::rate_text(*r)))
+                .map(|r| LevelKey::new(self.max_concurrency, Some(*r)).to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         s.push_str(&match self.max_sustainable {
             Some(r) => format!(
-                "sweep: max sustainable rate {}/s (completions at least {}% of the rate, failures within the limit, SLOs met)\n",
-                super::level::rate_text(r),
+                "sweep: max sustainable {} (completions at least {}% of the rate, failures within the limit, SLOs met)\n",
+                LevelKey::new(self.max_concurrency, Some(r)),
                 (KEPT_UP * 100.0) as u32
             ),
             None => "sweep: no measured rate was sustained\n".to_string(),
