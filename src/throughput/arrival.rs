@@ -180,10 +180,11 @@ mod tests {
     }
 
     /// The gamma intervals have mean 1/rate and coefficient of variation 1/sqrt(shape).
-    /// With n = 40,000 the standard error of the sample mean is cv/sqrt(n) (0.5% of the
-    /// mean at cv 1, 1% at cv 2), and that of the sample CV about cv*sqrt((1 + 2cv^2)/(2n))
-    /// for a gamma (kurtosis 6/k); the tolerances are 5 standard errors, so a correct
-    /// generator fails with probability well under 1e-5 (and the seed is fixed anyway).
+    /// With n = 40,000 the standard error of the sample mean is cv/sqrt(n) of the mean (0.5%
+    /// at cv 1, 1% at cv 2), and by the delta method that of the sample CV of a gamma is
+    /// cv * sqrt((1 + cv^2) / (2n)) (its third and fourth moments, 2k and 3k^2 + 6k, put in).
+    /// The tolerances are 5 standard errors: a correct generator fails with probability
+    /// well under 1e-5 (and the seed is fixed anyway), a wrong shape or scale far outside.
     #[test]
     fn gamma_intervals_have_the_configured_mean_and_cv() {
         let n = 40_000;
@@ -192,7 +193,7 @@ mod tests {
             let (mean, cv) = mean_cv(&intervals(rate, Some(shape), seed, n));
             let want_cv = 1.0 / f64::sqrt(shape);
             let se_mean = want_cv / (n as f64).sqrt();
-            let se_cv = want_cv * ((1.0 + 2.0 * want_cv * want_cv) / (2.0 * n as f64)).sqrt();
+            let se_cv = want_cv * ((1.0 + want_cv * want_cv) / (2.0 * n as f64)).sqrt();
             assert!(
                 (mean * rate - 1.0).abs() < 5.0 * se_mean,
                 "shape {shape}: mean interval {mean}, want {}",
