@@ -4,6 +4,7 @@
 //! never pooled with a concurrency level that happens to share its cap.
 
 use std::fmt;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +112,25 @@ impl ProfileKind {
         ProfileKind::Gamma,
         ProfileKind::Sweep,
     ];
+}
+
+/// When a measured level ran, for telemetry windows.
+#[derive(Debug, Clone)]
+pub struct LevelSpan {
+    /// `c=4`, `rate=2/s` ([`LevelKey`]'s text), with the repeat.
+    pub label: String,
+    pub start: Instant,
+    pub end: Instant,
+    pub images_per_s: f64,
+}
+
+/// `c=4`, or `c=4 #2` for the second of several repeats.
+pub fn span_label(level: &str, repeat: usize, repeats: usize) -> String {
+    if repeats > 1 {
+        format!("{level} #{}", repeat + 1)
+    } else {
+        level.to_string()
+    }
 }
 
 #[cfg(test)]

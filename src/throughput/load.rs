@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::level::{span_label, LevelSpan};
 use super::metrics::{ErrorCount, LevelMetrics};
 use super::recorder::Recorder;
 use super::recorder::{GoodputLimits, LevelRecord};
@@ -277,16 +278,6 @@ pub struct Warmup {
     pub rate: Option<f64>,
 }
 
-/// When a measured level ran, for telemetry windows.
-#[derive(Debug, Clone)]
-pub struct LevelSpan {
-    /// `c=4`, `rate=2/s` ([`super::level::LevelKey`]'s text), with the repeat.
-    pub label: String,
-    pub start: Instant,
-    pub end: Instant,
-    pub images_per_s: f64,
-}
-
 /// What a sweep measured.
 #[derive(Debug, Clone, Default)]
 pub struct SweepResult {
@@ -389,15 +380,6 @@ pub async fn sweep(
         .map(|(c, wall, r)| LevelMetrics::from_recorder(*c, *wall, r))
         .collect();
     Ok(out)
-}
-
-/// `c=4`, or `c=4 #2` for the second of several repeats.
-pub fn span_label(level: &str, repeat: usize, repeats: usize) -> String {
-    if repeats > 1 {
-        format!("{level} #{}", repeat + 1)
-    } else {
-        level.to_string()
-    }
 }
 
 /// Sends `requests` requests with `concurrency` in flight and times each.
