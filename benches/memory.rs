@@ -51,6 +51,8 @@ fn spec(requests: usize) -> ThroughputSpec {
         test: true,
         gate: Default::default(),
         slo: Default::default(),
+        arrival: Default::default(),
+        telemetry: None,
     }
 }
 

@@ -167,12 +167,26 @@ fn matches(spec: &ThroughputSpec, query: &str) -> bool {
 }
 
 fn progress_bar(spec: &ThroughputSpec) -> ProgressBar {
-    let per_repeat: usize = spec
-        .concurrency
-        .iter()
-        .map(|&c| spec.warmup_at(c) + spec.requests_at(c))
-        .sum();
-    let total = (per_repeat * spec.repeats) as u64;
+    let sweep = spec.arrival.profile == crate::throughput::level::ProfileKind::Sweep;
+    let per_repeat: usize = if sweep {
+        // The sweep's rates are found at run time; each sends `requests` (its probes once).
+        spec.requests.first().copied().unwrap_or(0) * spec.arrival.sweep_points
+    } else if spec.arrival.is_rate() {
+        // With `duration_s` the count is known only once the schedule has run: the bar
+        // then just counts requests sent.
+        spec.requests.iter().sum()
+    } else {
+        spec.concurrency
+            .iter()
+            .map(|&c| spec.warmup_at(c) + spec.requests_at(c))
+            .sum()
+    };
+    let probes = if sweep {
+        2 * spec.requests.first().copied().unwrap_or(0)
+    } else {
+        0
+    };
+    let total = (per_repeat * spec.repeats + probes) as u64;
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

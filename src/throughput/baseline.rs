@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::{slug, Fingerprint};
+use super::level::LevelKey;
 use super::metrics::{LevelMetrics, Metric};
 
 /// Why a baseline could not be read or written. Every message names the file.
@@ -55,6 +56,9 @@ pub struct Baseline {
 #[serde(deny_unknown_fields)]
 pub struct BaselineLevel {
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s); absent for a closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub repeats: usize,
     /// Mean answer length: a model that starts answering in 50 tokens instead of 500 gets
     /// "faster" without the engine changing; this lets a reader see why.
@@ -89,13 +93,13 @@ impl Baseline {
         created_at: impl Into<String>,
         repeats: &[LevelMetrics],
     ) -> Baseline {
-        let mut by_level: BTreeMap<usize, Vec<&LevelMetrics>> = BTreeMap::new();
+        let mut by_level: BTreeMap<LevelKey, Vec<&LevelMetrics>> = BTreeMap::new();
         for m in repeats {
-            by_level.entry(m.concurrency).or_default().push(m);
+            by_level.entry(LevelKey::of(m)).or_default().push(m);
         }
         let levels = by_level
             .into_iter()
-            .map(|(concurrency, ms)| {
+            .map(|(key, ms)| {
                 let lens: Vec<f64> = ms
                     .iter()
                     .filter_map(|m| m.output_len.map(|s| s.mean))
@@ -109,7 +113,8 @@ impl Baseline {
                     .filter(|(_, v): &(Metric, Vec<f64>)| !v.is_empty())
                     .collect();
                 BaselineLevel {
-                    concurrency,
+                    concurrency: key.concurrency,
+                    rate: key.rate(),
                     repeats: ms.len(),
                     output_len_mean: (!lens.is_empty())
                         .then(|| round6(lens.iter().sum::<f64>() / lens.len() as f64)),
@@ -125,8 +130,15 @@ impl Baseline {
         }
     }
 
+    /// The closed-loop level at `concurrency`.
     pub fn level(&self, concurrency: usize) -> Option<&BaselineLevel> {
-        self.levels.iter().find(|l| l.concurrency == concurrency)
+        self.level_at(LevelKey::closed(concurrency))
+    }
+
+    pub fn level_at(&self, key: LevelKey) -> Option<&BaselineLevel> {
+        self.levels
+            .iter()
+            .find(|l| LevelKey::new(l.concurrency, l.rate) == key)
     }
 
     /// The directory holding every fingerprint's baseline of one throughput on one target.

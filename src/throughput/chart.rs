@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::fingerprint::GpuInfo;
+use super::level::{keys, rate_text, repeats_at, LevelKey};
 use super::metrics::{median, LevelMetrics};
 use super::sig3;
 
@@ -32,7 +33,10 @@ pub struct ChartSeries {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChartPoint {
+    /// For an open-loop level, its cap.
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s).
+    pub rate: Option<f64>,
     /// The bar: median images/s over repeats.
     pub value: f64,
     /// Min and max over repeats, drawn as a whisker so the reader sees the noise the gate
@@ -44,25 +48,28 @@ pub struct ChartPoint {
     pub failed: usize,
 }
 
+impl ChartPoint {
+    pub fn key(&self) -> LevelKey {
+        LevelKey::new(self.concurrency, self.rate)
+    }
+}
+
 impl ChartSeries {
     /// One bar per concurrency level: the median images/s over the repeats in `metrics`,
     /// whiskers from min to max when there is more than one.
     pub fn from_metrics(name: impl Into<String>, metrics: &[LevelMetrics]) -> ChartSeries {
-        let mut levels: Vec<usize> = metrics.iter().map(|m| m.concurrency).collect();
-        levels.sort_unstable();
-        levels.dedup();
-        let points = levels
+        let points = keys(metrics)
             .into_iter()
             .filter_map(|c| {
-                let reps: Vec<&LevelMetrics> =
-                    metrics.iter().filter(|m| m.concurrency == c).collect();
+                let reps = repeats_at(metrics, c);
                 let v: Vec<f64> = reps.iter().map(|m| m.images_per_s).collect();
                 let failed: usize = reps.iter().map(|m| m.failed).sum();
                 let requests = failed + reps.iter().map(|m| m.completed).sum::<usize>();
                 let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 Some(ChartPoint {
-                    concurrency: c,
+                    concurrency: c.concurrency,
+                    rate: c.rate(),
                     value: median(&v)?,
                     range: (v.len() > 1).then_some((lo, hi)),
                     requests,
@@ -106,13 +113,26 @@ const PALETTE: [RGBColor; 7] = [
 
 /// Renders the grouped bar chart to an SVG string.
 pub fn render_svg(title: &str, series: &[ChartSeries]) -> Result<String, ChartError> {
+    render_svg_of(title, "images / s", series)
+}
+
+/// [`render_svg`] of another quantity (`y_desc` names it and its unit).
+pub fn render_svg_of(
+    title: &str,
+    y_desc: &str,
+    series: &[ChartSeries],
+) -> Result<String, ChartError> {
     let mut svg = String::new();
-    draw(&mut svg, title, series).map_err(|e| ChartError::Draw(e.to_string()))?;
+    draw(&mut svg, title, y_desc, series).map_err(|e| ChartError::Draw(e.to_string()))?;
     Ok(svg)
 }
 
 pub fn write_svg(path: &Path, title: &str, series: &[ChartSeries]) -> Result<(), ChartError> {
-    let svg = render_svg(title, series)?;
+    write_file(path, &render_svg(title, series)?)
+}
+
+/// Writes a rendered chart, creating its directory.
+pub fn write_file(path: &Path, svg: &str) -> Result<(), ChartError> {
     let err = |source| ChartError::Write {
         path: path.into(),
         source,
@@ -126,16 +146,18 @@ pub fn write_svg(path: &Path, title: &str, series: &[ChartSeries]) -> Result<(),
 fn draw(
     svg: &mut String,
     title: &str,
+    y_desc: &str,
     series: &[ChartSeries],
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Categories: every concurrency any series measured. Levels are categories, not a
     // numeric axis: 1, 2, 4, ... 32 would crowd the small ones into a corner.
-    let mut levels: Vec<usize> = series
+    let mut levels: Vec<LevelKey> = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.concurrency))
+        .flat_map(|s| s.points.iter().map(ChartPoint::key))
         .collect();
     levels.sort_unstable();
     levels.dedup();
+    let open = levels.iter().any(|k| k.rate().is_some());
     let top = series
         .iter()
         .flat_map(|s| &s.points)
@@ -168,7 +190,11 @@ fn draw(
         if (x - i).abs() < 1e-6 && i >= 0.0 {
             levels
                 .get(i as usize)
-                .map(|c| c.to_string())
+                .map(|k| match k.rate() {
+                    Some(r) => format!("{}/s", rate_text(r)),
+                    None if open => format!("c={}", k.concurrency),
+                    None => k.concurrency.to_string(),
+                })
                 .unwrap_or_default()
         } else {
             String::new()
@@ -181,8 +207,12 @@ fn draw(
         .x_label_formatter(&label_of)
         .y_labels(8)
         .y_label_formatter(&|y: &f64| trim_number(&format!("{y:.2}")))
-        .x_desc("concurrent requests")
-        .y_desc("images / s")
+        .x_desc(match (open, levels.iter().any(|k| k.rate().is_none())) {
+            (true, true) => "arrival rate (requests / s), probes at c",
+            (true, false) => "arrival rate (requests / s)",
+            _ => "concurrent requests",
+        })
+        .y_desc(y_desc)
         .axis_desc_style(("sans-serif", 19))
         .label_style(("sans-serif", 17))
         // Minor grid lines only add ink; the major ones and the value labels suffice.
@@ -206,12 +236,7 @@ fn draw(
             .points
             .iter()
             .filter(|p| p.value.is_finite())
-            .filter_map(|p| {
-                levels
-                    .iter()
-                    .position(|&c| c == p.concurrency)
-                    .map(|i| (i, p))
-            })
+            .filter_map(|p| levels.iter().position(|&c| c == p.key()).map(|i| (i, p)))
             .map(|(i, p)| (i as f64 - group / 2.0 + bar * (si as f64 + 0.5), p))
             .collect();
         let inset = bar * 0.06;
@@ -289,6 +314,7 @@ mod tests {
             vals.iter()
                 .map(|&(c, v)| ChartPoint {
                     concurrency: c,
+                    rate: None,
                     value: v,
                     range: Some((v * 0.97, v * 1.02)),
                     requests: 64,
@@ -371,6 +397,7 @@ mod tests {
             points: vec![
                 ChartPoint {
                     concurrency: 1,
+                    rate: None,
                     value: 3.0,
                     range: None,
                     requests: 8,
@@ -378,6 +405,7 @@ mod tests {
                 },
                 ChartPoint {
                     concurrency: 2,
+                    rate: None,
                     value: 4.0,
                     range: None,
                     requests: 8,
@@ -385,6 +413,7 @@ mod tests {
                 },
                 ChartPoint {
                     concurrency: 4,
+                    rate: None,
                     value: 0.0,
                     range: None,
                     requests: 8,

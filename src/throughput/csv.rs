@@ -10,6 +10,7 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use super::fingerprint::Fingerprint;
+use super::level::ProfileKind;
 use super::metrics::{LevelMetrics, Stats};
 
 /// Column names, in order.
@@ -49,10 +50,19 @@ pub const HEADER: &[&str] = &[
     "output_len_mean",
     "usage_missing",
     "timestamp",
+    "profile",
+    "rate",
+    "sent_per_s",
+    "queued_mean_ms",
+    "queued_p99_ms",
     "status",
     "goodput_fraction",
     "goodput_per_s",
 ];
+
+/// Index of the `profile` column (kept before the last three, which stay `status`,
+/// `goodput_fraction`, `goodput_per_s`).
+const PROFILE_COL: usize = HEADER.len() - 8;
 
 /// One level of one repeat, rendered to cells. Unmeasured values are empty cells, which
 /// pandas and spreadsheets read as missing, never as 0. `status` is the level's gate
@@ -108,12 +118,31 @@ impl CsvRow {
             o(m.output_len.map(|s| s.mean), 1),
             m.usage_missing.to_string(),
             timestamp.to_string(),
+            if m.rate.is_some() { "" } else { "concurrency" }.to_string(),
+            o(m.rate, 4),
+            o(m.sent_per_s, 4),
+            o(m.queued_ms.map(|s| s.mean), 3),
+            o(m.queued_ms.map(|s| s.p99), 3),
             status.to_string(),
             o(m.goodput.map(|g| g.fraction), 4),
             o(m.goodput.map(|g| g.per_s), 4),
         ]);
         debug_assert_eq!(cells.len(), HEADER.len());
         CsvRow(cells)
+    }
+}
+
+impl CsvRow {
+    /// Names the arrival profile `m` was measured with (the sweep's probes are closed
+    /// loops, so they say `concurrency`).
+    pub fn with_profile(mut self, profile: ProfileKind, m: &LevelMetrics) -> CsvRow {
+        let name = if m.rate.is_some() {
+            profile.name()
+        } else {
+            ProfileKind::Concurrency.name()
+        };
+        self.0[PROFILE_COL] = name.to_string();
+        self
     }
 }
 

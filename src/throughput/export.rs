@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use super::chart::{self, ChartSeries};
 use super::csv::{self, CsvRow};
+use super::figures;
 use super::fingerprint::slug;
 use super::json::Report;
+use super::level::LevelKey;
 use super::probe;
 use super::report::TrialReport;
 use super::table::level_table;
@@ -27,15 +29,24 @@ pub trait Exporter: Send + Sync {
     fn format(&self) -> &'static str;
     /// Writes `report` under `out`, returning the file written.
     fn export(&self, report: &TrialReport, out: &Path) -> Result<PathBuf, String>;
+    /// Whether this report has anything for this exporter (a chart of telemetry needs
+    /// telemetry); exporters that do not apply are skipped silently.
+    fn applies(&self, _report: &TrialReport) -> bool {
+        true
+    }
 }
 
-/// The exporters a run uses unless told otherwise: all four.
+/// The exporters a run uses unless told otherwise: all of them (the figures of
+/// [`super::figures`] only where the run has what they draw).
 pub fn default_exporters() -> Vec<Arc<dyn Exporter>> {
     vec![
         Arc::new(CsvExporter),
         Arc::new(JsonExporter),
         Arc::new(ChartExporter::default()),
         Arc::new(TableExporter),
+        Arc::new(figures::BaselineChartExporter),
+        Arc::new(figures::LatencyCurveExporter),
+        Arc::new(figures::TelemetryChartExporter),
     ]
 }
 
@@ -75,10 +86,14 @@ impl Exporter for CsvExporter {
             .metrics
             .iter()
             .map(|m| {
-                let rep = repeat_of.entry(m.concurrency).or_insert(0usize);
+                let rep = repeat_of.entry(LevelKey::of(m)).or_insert(0usize);
                 *rep += 1;
-                let status = r.outcome.level(m.concurrency).map_or("", |l| l.status());
+                let status = r
+                    .outcome
+                    .level_at(LevelKey::of(m))
+                    .map_or("", |l| l.status());
                 CsvRow::new(&r.target, &r.fingerprint, *rep, m, &r.created_at, status)
+                    .with_profile(r.profile, m)
             })
             .collect();
         csv::append(&path, &rows).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -100,18 +115,15 @@ impl JsonExporter {
             Some(r.outcome.clone()),
         );
         for level in &mut report.levels {
-            level.status = r
-                .outcome
-                .level(level.concurrency)
-                .map(|v| v.status().to_string());
-            level.pooled = r
-                .pooled
-                .iter()
-                .find(|p| p.concurrency == level.concurrency)
-                .cloned();
+            let key = LevelKey::new(level.concurrency, level.rate);
+            level.status = r.outcome.level_at(key).map(|v| v.status().to_string());
+            level.pooled = r.pooled.iter().find(|p| LevelKey::of(p) == key).cloned();
         }
         report.slo = r.slo.clone();
         report.warmups = r.warmups.clone();
+        report.profile = r.profile;
+        report.sweep = r.sweep.clone();
+        report.telemetry = r.telemetry.clone();
         report
     }
 }
@@ -170,7 +182,12 @@ impl Exporter for ChartExporter {
         };
         // Short enough for the chart's width; the image and generation settings are in the
         // JSON and CSV next to it.
-        let title = format!("{}: images/s by concurrency{kind}", r.throughput);
+        let by = if r.metrics.iter().any(|m| m.rate.is_some()) {
+            "arrival rate"
+        } else {
+            "concurrency"
+        };
+        let title = format!("{}: images/s by {by}{kind}", r.throughput);
         chart::write_svg(&path, &title, &all).map_err(|e| e.to_string())?;
         Ok(path)
     }

@@ -38,6 +38,9 @@ pub enum Evidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s); set by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub metric: Metric,
     pub current_median: f64,
     pub baseline_median: f64,
@@ -86,8 +89,8 @@ impl Comparison {
             "ok"
         };
         format!(
-            "c={}: {} median {}{unit} vs baseline {}{unit} ({:+.1}%, {evidence}): {verdict}",
-            self.concurrency,
+            "{}: {} median {}{unit} vs baseline {}{unit} ({:+.1}%, {evidence}): {verdict}",
+            super::level::LevelKey::new(self.concurrency, self.rate),
             self.metric.label(),
             sig3(self.current_median),
             sig3(self.baseline_median),
@@ -145,6 +148,7 @@ pub fn compare(
         };
     Some(Comparison {
         concurrency,
+        rate: None,
         metric: config.metric,
         current_median: mc,
         baseline_median: mb,

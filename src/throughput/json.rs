@@ -8,9 +8,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
+use super::level::{LevelKey, ProfileKind};
 use super::load::Warmup;
 use super::metrics::LevelMetrics;
 use super::slo::SloOutcome;
+use super::sweep::SweepSummary;
+use super::telemetry_run::TelemetryReport;
 use super::verdict::GateOutcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,11 +34,24 @@ pub struct Report {
     /// warm-up says the endpoint was struggling).
     #[serde(default)]
     pub warmups: Vec<Warmup>,
+    /// How requests were sent: `concurrency` (closed loop) or a rate profile.
+    #[serde(default)]
+    pub profile: ProfileKind,
+    /// The sweep profile's probes, rates and max sustainable rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSummary>,
+    /// Engine and GPU samples taken during the run, and their per-level summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportLevel {
+    /// For an open-loop level, its concurrency cap.
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     /// The gate's verdict on the level: `ok`, `FAIL` or `ALL FAILED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -59,17 +75,22 @@ impl Report {
     ) -> Report {
         let mut levels: Vec<ReportLevel> = Vec::new();
         for m in metrics {
-            match levels.iter_mut().find(|l| l.concurrency == m.concurrency) {
+            let key = LevelKey::of(m);
+            match levels
+                .iter_mut()
+                .find(|l| LevelKey::new(l.concurrency, l.rate) == key)
+            {
                 Some(l) => l.repeats.push(m.clone()),
                 None => levels.push(ReportLevel {
                     concurrency: m.concurrency,
+                    rate: m.rate,
                     status: None,
                     repeats: vec![m.clone()],
                     pooled: None,
                 }),
             }
         }
-        levels.sort_by_key(|l| l.concurrency);
+        levels.sort_by_key(|l| LevelKey::new(l.concurrency, l.rate));
         Report {
             eyetest_version: env!("CARGO_PKG_VERSION").to_string(),
             created_at: created_at.to_string(),
@@ -81,6 +102,9 @@ impl Report {
             gate,
             slo: None,
             warmups: Vec::new(),
+            profile: ProfileKind::Concurrency,
+            sweep: None,
+            telemetry: None,
         }
     }
 

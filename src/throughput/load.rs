@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::level::{span_label, LevelSpan};
 use super::metrics::{ErrorCount, LevelMetrics};
 use super::recorder::Recorder;
 use super::recorder::{GoodputLimits, LevelRecord};
@@ -241,7 +242,7 @@ impl Progress {
         Progress(Some(Arc::new(f)))
     }
 
-    fn emit(&self, e: ProgressEvent) {
+    pub(crate) fn emit(&self, e: ProgressEvent) {
         if let Some(f) = &self.0 {
             f(e)
         }
@@ -262,7 +263,7 @@ pub struct SweepPlan {
 }
 
 /// The warm-up before one level of one repeat: unmeasured, but its failures are reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warmup {
     pub repeat: usize,
     pub concurrency: usize,
@@ -271,6 +272,10 @@ pub struct Warmup {
     /// Distinct errors, most frequent first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorCount>,
+    /// The rate of the open-loop level this warm-up preceded (`concurrency` is then the
+    /// warm-up's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// What a sweep measured.
@@ -282,6 +287,8 @@ pub struct SweepResult {
     /// SLOs are checked on.
     pub pooled: Vec<LevelMetrics>,
     pub warmups: Vec<Warmup>,
+    /// When each measured level ran, in run order.
+    pub spans: Vec<LevelSpan>,
 }
 
 /// Runs every level of every repeat, repeats outermost: a slow drift of the machine then
@@ -316,6 +323,7 @@ pub async fn sweep(
                     sent: (r.completed + r.failed) as usize,
                     failed: r.failed as usize,
                     errors: r.sorted_errors(),
+                    rate: None,
                 };
                 if record.sent > 0 && record.failed == record.sent {
                     return Err(format!(
@@ -339,6 +347,7 @@ pub async fn sweep(
                 requests,
                 warmup: false,
             });
+            let t0 = Instant::now();
             let run = run_level_with(
                 client,
                 workload,
@@ -348,7 +357,14 @@ pub async fn sweep(
                 progress,
             )
             .await;
-            out.runs.push(LevelMetrics::from_run(&run));
+            let m = LevelMetrics::from_run(&run);
+            out.spans.push(LevelSpan {
+                label: span_label(&format!("c={c}"), repeat, plan.repeats),
+                start: t0,
+                end: Instant::now(),
+                images_per_s: m.images_per_s,
+            });
+            out.runs.push(m);
             match pooled.iter_mut().find(|p| p.0 == c) {
                 Some(p) => {
                     p.1 += run.wall;

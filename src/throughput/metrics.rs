@@ -68,6 +68,14 @@ pub struct LevelMetrics {
     /// Present when the spec sets per-request goodput limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<Goodput>,
+    /// Open-loop levels: the asked arrival rate in requests/s (`None`: closed loop, where
+    /// `concurrency` is the level; for a rate, `concurrency` is the cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Open-loop levels: requests actually sent per second, first to last send, so a
+    /// client that fell behind its schedule shows it instead of hiding in the latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_per_s: Option<f64>,
 }
 
 /// Goodput of a level: requests that met every per-request SLO (vLLM's `--goodput`).
@@ -131,6 +139,8 @@ impl LevelMetrics {
             usage_missing: r.usage_missing as usize,
             errors: r.sorted_errors(),
             goodput,
+            rate: None,
+            sent_per_s: None,
         }
     }
 }

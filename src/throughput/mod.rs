@@ -10,6 +10,8 @@
 //! together for the harness and `eyetest bench`.
 
 #[doc(hidden)]
+pub mod arrival;
+#[doc(hidden)]
 pub mod baseline;
 #[doc(hidden)]
 pub mod chart;
@@ -22,6 +24,8 @@ pub mod endpoint;
 #[doc(hidden)]
 pub mod export;
 #[doc(hidden)]
+pub mod figures;
+#[doc(hidden)]
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod gate;
@@ -29,11 +33,15 @@ pub mod harness;
 #[doc(hidden)]
 pub mod json;
 #[doc(hidden)]
+pub mod level;
+#[doc(hidden)]
 pub mod load;
 #[doc(hidden)]
 pub mod mannwhitney;
 #[doc(hidden)]
 pub mod metrics;
+#[doc(hidden)]
+pub mod openloop;
 #[doc(hidden)]
 pub mod probe;
 #[doc(hidden)]
@@ -51,9 +59,13 @@ pub mod spec;
 #[doc(hidden)]
 pub mod stats;
 #[doc(hidden)]
+pub mod sweep;
+#[doc(hidden)]
 pub mod table;
 #[doc(hidden)]
 pub mod telemetry;
+#[doc(hidden)]
+pub mod telemetry_run;
 #[doc(hidden)]
 pub mod time;
 #[doc(hidden)]
@@ -65,6 +77,8 @@ pub use baseline::{Baseline, BaselineError, BaselineLevel, BaselineLookup};
 pub use config::GateConfig;
 #[doc(hidden)]
 pub use fingerprint::{detect_gpus, Fingerprint, GpuInfo};
+#[doc(hidden)]
+pub use level::LevelKey;
 #[doc(hidden)]
 pub use metrics::{Direction, LevelMetrics, Metric, Stats};
 #[doc(hidden)]
@@ -152,6 +166,8 @@ pub(crate) mod test_support {
             usage_missing: 0,
             errors: vec![],
             goodput: None,
+            rate: None,
+            sent_per_s: None,
         }
     }
 

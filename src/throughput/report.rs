@@ -3,11 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use super::baseline::Baseline;
 use super::fingerprint::Fingerprint;
+use super::level::{LevelKey, ProfileKind};
 use super::load::Warmup;
 use super::metrics::LevelMetrics;
 use super::slo::SloOutcome;
+use super::sweep::SweepSummary;
 use super::table::level_table;
+use super::telemetry_run::TelemetryReport;
 use super::verdict::GateOutcome;
 
 /// A file an exporter wrote.
@@ -41,6 +45,14 @@ pub struct TrialReport {
     pub outputs: Vec<Output>,
     /// Assumptions and problems worth a reader's attention (missing usage, write errors).
     pub notes: Vec<String>,
+    /// How requests were sent.
+    pub profile: ProfileKind,
+    /// The sweep profile's probes and max sustainable rate.
+    pub sweep: Option<SweepSummary>,
+    /// Engine and GPU samples, when the spec asks for them.
+    pub telemetry: Option<TelemetryReport>,
+    /// The baseline this run was compared with, for the current-vs-baseline chart.
+    pub baseline: Option<Baseline>,
 }
 
 impl TrialReport {
@@ -76,8 +88,8 @@ impl TrialReport {
         }
         for w in self.warmups.iter().filter(|w| w.failed > 0) {
             s.push_str(&format!(
-                "warm-up before c={} (repeat {}): {} of {} requests failed{}\n",
-                w.concurrency,
+                "warm-up before {} (repeat {}): {} of {} requests failed{}\n",
+                LevelKey::new(w.concurrency, w.rate),
                 w.repeat + 1,
                 w.failed,
                 w.sent,
@@ -89,6 +101,12 @@ impl TrialReport {
         }
         for n in &self.notes {
             s.push_str(&format!("note: {n}\n"));
+        }
+        if let Some(sweep) = &self.sweep {
+            s.push_str(&sweep.render());
+        }
+        if let Some(t) = &self.telemetry {
+            s.push_str(&t.render());
         }
         s.push_str(&self.outcome.render());
         if let Some(slo) = &self.slo {

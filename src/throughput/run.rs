@@ -14,10 +14,13 @@ use super::baseline::{find_for, Baseline, BaselineLookup};
 use super::endpoint;
 use super::export::{default_exporters, Exporter};
 use super::fingerprint::Fingerprint;
+use super::level::ProfileKind;
 use super::load::{self, Progress, RequestTemplate, SweepPlan, SweepResult, Workload};
 use super::probe;
 use super::slo;
 use super::spec::ThroughputSpec;
+use super::sweep::{self, RatePlan, SweepSummary};
+use super::telemetry_run::{self, TelemetryReport};
 use super::time::now_rfc3339;
 use super::verdict;
 use crate::target::Target;
@@ -133,6 +136,46 @@ pub async fn run_at(
         &workload.image_label,
     )
     .await;
+    let telemetry = spec
+        .telemetry
+        .as_ref()
+        .map(|t| telemetry_run::Running::start(t, base_url));
+    let measured = measure(spec, &client, &workload, &opts.progress).await;
+    // Stopped whatever happened, so no sampler outlives the run.
+    let telemetry = match telemetry {
+        Some(t) => {
+            let spans = measured.as_ref().map_or(&[][..], |m| &m.0.spans[..]);
+            Some(t.finish(spans).await)
+        }
+        None => None,
+    };
+    let (result, sweep) = measured?;
+    let measured = Measured {
+        result,
+        sweep,
+        telemetry,
+        profile: spec.arrival.profile,
+    };
+    finish_with(spec, &target.name, fingerprint, measured, notes, opts)
+}
+
+/// Runs the spec's levels with its arrival profile.
+async fn measure(
+    spec: &ThroughputSpec,
+    client: &crate::backend::openai::OpenAiClient,
+    workload: &Arc<Workload>,
+    progress: &Progress,
+) -> Result<(SweepResult, Option<SweepSummary>), String> {
+    if spec.arrival.is_rate() {
+        let plan = RatePlan {
+            arrival: spec.arrival.clone(),
+            requests: spec.requests.clone(),
+            warmup: spec.warmup,
+            repeats: spec.repeats,
+            goodput: spec.slo.goodput.clone(),
+        };
+        return sweep::run(client, workload, &plan, progress).await;
+    }
     let plan = SweepPlan {
         levels: spec
             .concurrency
@@ -144,23 +187,54 @@ pub async fn run_at(
         repeats: spec.repeats,
         goodput: spec.slo.goodput.clone(),
     };
-    let result = load::sweep(&client, &workload, &plan, &opts.progress).await?;
-    finish(spec, &target.name, fingerprint, result, notes, opts)
+    Ok((load::sweep(client, workload, &plan, progress).await?, None))
 }
 
-/// Gates, accepts and exports a measured sweep.
+/// What a run measured beside the levels themselves.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub result: SweepResult,
+    pub sweep: Option<SweepSummary>,
+    pub telemetry: Option<TelemetryReport>,
+    pub profile: ProfileKind,
+}
+
+/// Gates, accepts and exports a measured closed-loop sweep.
 pub fn finish(
     spec: &ThroughputSpec,
     target: &str,
     fingerprint: Fingerprint,
     result: SweepResult,
+    notes: Vec<String>,
+    opts: &RunOptions,
+) -> Result<TrialReport, String> {
+    let measured = Measured {
+        result,
+        ..Measured::default()
+    };
+    finish_with(spec, target, fingerprint, measured, notes, opts)
+}
+
+/// Gates, accepts and exports what a run measured.
+pub fn finish_with(
+    spec: &ThroughputSpec,
+    target: &str,
+    fingerprint: Fingerprint,
+    measured: Measured,
     mut notes: Vec<String>,
     opts: &RunOptions,
 ) -> Result<TrialReport, String> {
+    let Measured {
+        result,
+        mut sweep,
+        telemetry,
+        profile,
+    } = measured;
     let SweepResult {
         runs: metrics,
         pooled,
         warmups,
+        spans: _,
     } = result;
     let missing: usize = metrics.iter().map(|m| m.usage_missing).sum();
     if missing > 0 {
@@ -172,6 +246,13 @@ pub fn finish(
     let lookup = find_for(&dir, &fingerprint).map_err(|e| e.to_string())?;
     let outcome = verdict::evaluate(&spec.gate, &fingerprint, &metrics, &lookup);
     let slo = slo::evaluate(&spec.slo, &metrics, &pooled);
+    if let Some(s) = &mut sweep {
+        s.max_sustainable = sweep::max_sustainable(&pooled, &outcome, slo.as_ref());
+    }
+    let baseline = match &lookup {
+        BaselineLookup::Found { baseline, .. } => Some((**baseline).clone()),
+        BaselineLookup::Missing { .. } => None,
+    };
     let created_at = now_rfc3339();
     let accepted = if !opts.accept {
         None
@@ -205,9 +286,16 @@ pub fn finish(
         accepted,
         outputs: Vec::new(),
         notes,
+        profile,
+        sweep,
+        telemetry,
+        baseline,
     };
     // A write failure is a note, not a failed trial: the measurement stands.
     for e in &opts.exporters {
+        if !e.applies(&report) {
+            continue;
+        }
         match e.export(&report, &opts.out_dir) {
             Ok(path) => report.outputs.push(Output {
                 format: e.format(),

@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{repeats_at, LevelKey};
 use super::metrics::{median, LevelMetrics, Stats};
 
 pub use super::recorder::GoodputLimits;
@@ -219,6 +220,9 @@ pub fn set(slo: &mut Slo, k: &str, v: Value<'_>) -> Result<(), (String, String)>
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloLevel {
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub passed: bool,
     pub lines: Vec<String>,
 }
@@ -230,6 +234,12 @@ pub struct SloOutcome {
 }
 
 impl SloOutcome {
+    pub fn level_at(&self, key: LevelKey) -> Option<&SloLevel> {
+        self.levels
+            .iter()
+            .find(|l| LevelKey::new(l.concurrency, l.rate) == key)
+    }
+
     pub fn render(&self) -> String {
         let mut s = String::new();
         for l in &self.levels {
@@ -276,7 +286,7 @@ pub fn evaluate(
     let levels: Vec<SloLevel> = pooled
         .iter()
         .map(|p| {
-            let c = p.concurrency;
+            let c = LevelKey::of(p);
             let mut lines = Vec::new();
             let mut passed = true;
             let mut check = |what: String,
@@ -290,7 +300,7 @@ pub fn evaluate(
                 };
                 passed &= good;
                 lines.push(format!(
-                    "c={c}: SLO {what} {shown}, {bound}: {}",
+                    "{c}: SLO {what} {shown}, {bound}: {}",
                     if good { "ok" } else { "FAIL" }
                 ));
             };
@@ -316,7 +326,7 @@ pub fn evaluate(
                     " ms",
                 );
             }
-            let reps: Vec<&LevelMetrics> = repeats.iter().filter(|m| m.concurrency == c).collect();
+            let reps = repeats_at(repeats, c);
             for f in &slo.rates {
                 let (name, get): (&str, fn(&LevelMetrics) -> Option<f64>) = match f.rate {
                     Rate::ImagesPerS => ("images/s", |m| Some(m.images_per_s)),
@@ -343,7 +353,8 @@ pub fn evaluate(
                 );
             }
             SloLevel {
-                concurrency: c,
+                concurrency: c.concurrency,
+                rate: c.rate(),
                 passed,
                 lines,
             }

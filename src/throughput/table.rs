@@ -1,6 +1,7 @@
 //! The per-level table a sweep prints: one row per concurrency level, each number the median
 //! over repeats (the value the gate compares), requests summed over repeats.
 
+use super::level::{keys, repeats_at};
 use super::metrics::{median, LevelMetrics, Stats};
 use super::verdict::GateOutcome;
 use super::{percent, sig3};
@@ -25,11 +26,16 @@ const HEADER: [&str; 11] = [
 /// requests failed is marked on its own row; a goodput column appears when the spec
 /// defines goodput (median share of good requests over repeats).
 pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> String {
-    let mut levels: Vec<usize> = metrics.iter().map(|m| m.concurrency).collect();
-    levels.sort_unstable();
-    levels.dedup();
+    let levels = keys(metrics);
     let goodput = metrics.iter().any(|m| m.goodput.is_some());
+    // Open-loop levels: the send rate achieved and the queueing delay behind the cap.
+    let open = metrics.iter().any(|m| m.rate.is_some());
     let mut header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
+    if open {
+        header[0] = "level".into();
+        header.splice(2..2, ["sent/s".to_string()]);
+        header.extend(["queue mean".to_string(), "queue p99".to_string()]);
+    }
     if goodput {
         header.push("goodput".into());
     }
@@ -38,7 +44,7 @@ pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> S
     }
     let mut rows: Vec<Vec<String>> = vec![header];
     for c in levels {
-        let reps: Vec<&LevelMetrics> = metrics.iter().filter(|m| m.concurrency == c).collect();
+        let reps = repeats_at(metrics, c);
         let med = |f: &dyn Fn(&LevelMetrics) -> Option<f64>| -> String {
             let v: Vec<f64> = reps.iter().filter_map(|m| f(m)).collect();
             median(&v).map_or("-".into(), sig3)
@@ -49,7 +55,11 @@ pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> S
         let ok: usize = reps.iter().map(|m| m.completed).sum();
         let failed: usize = reps.iter().map(|m| m.failed).sum();
         let mut row = vec![
-            c.to_string(),
+            if open {
+                c.to_string()
+            } else {
+                c.concurrency.to_string()
+            },
             format!("{ok}/{failed}"),
             med(&|m| Some(m.images_per_s)),
             med(&|m| m.output_tokens_per_s),
@@ -61,6 +71,11 @@ pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> S
             stat(|m| &m.queued_ms, |s| s.p50),
             stat(|m| &m.output_len, |s| s.mean),
         ];
+        if open {
+            row.splice(2..2, [med(&|m| m.sent_per_s)]);
+            row.push(stat(|m| &m.queued_ms, |s| s.mean));
+            row.push(stat(|m| &m.queued_ms, |s| s.p99));
+        }
         if goodput {
             let v: Vec<f64> = reps
                 .iter()
@@ -69,7 +84,7 @@ pub fn level_table(metrics: &[LevelMetrics], outcome: Option<&GateOutcome>) -> S
             row.push(median(&v).map_or("-".into(), percent));
         }
         if let Some(o) = outcome {
-            row.push(o.level(c).map_or("-", |l| l.status()).to_string());
+            row.push(o.level_at(c).map_or("-", |l| l.status()).to_string());
         }
         rows.push(row);
     }

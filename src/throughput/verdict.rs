@@ -11,6 +11,7 @@ use super::baseline::{Baseline, BaselineLookup};
 use super::config::GateConfig;
 use super::fingerprint::Fingerprint;
 use super::gate::{compare, Comparison};
+use super::level::{keys, repeats_at, LevelKey};
 use super::metrics::{median, Direction, LevelMetrics, Stats};
 use super::{percent, sig3};
 
@@ -42,6 +43,9 @@ pub struct Mismatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LevelVerdict {
     pub concurrency: usize,
+    /// Open-loop levels: the asked rate (requests/s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     pub passed: bool,
     pub comparison: Option<Comparison>,
     /// Requests sent and failed over all repeats.
@@ -62,6 +66,10 @@ fn yes() -> bool {
 }
 
 impl LevelVerdict {
+    pub fn key(&self) -> LevelKey {
+        LevelKey::new(self.concurrency, self.rate)
+    }
+
     /// Short status for tables and CSV: `ok`, `FAIL` or `ALL FAILED`.
     pub fn status(&self) -> &'static str {
         if self.requests > 0 && self.failed == self.requests {
@@ -87,8 +95,13 @@ impl GateOutcome {
         self.levels.iter().all(|l| l.failures_ok)
     }
 
+    /// The closed-loop level at `concurrency`.
     pub fn level(&self, concurrency: usize) -> Option<&LevelVerdict> {
-        self.levels.iter().find(|l| l.concurrency == concurrency)
+        self.level_at(LevelKey::closed(concurrency))
+    }
+
+    pub fn level_at(&self, key: LevelKey) -> Option<&LevelVerdict> {
+        self.levels.iter().find(|l| l.key() == key)
     }
 
     /// The whole explanation: what was compared against, then every level's lines.
@@ -164,16 +177,9 @@ pub fn evaluate(
         ),
     };
 
-    let mut levels: Vec<usize> = current.iter().map(|m| m.concurrency).collect();
-    levels.sort_unstable();
-    levels.dedup();
-    let verdicts: Vec<LevelVerdict> = levels
+    let verdicts: Vec<LevelVerdict> = keys(current)
         .into_iter()
-        .map(|c| {
-            let repeats: Vec<&LevelMetrics> =
-                current.iter().filter(|m| m.concurrency == c).collect();
-            evaluate_level(config, c, &repeats, baseline)
-        })
+        .map(|c| evaluate_level(config, c, &repeats_at(current, c), baseline))
         .collect();
     let compared = matches!(status, BaselineStatus::Compared { .. });
     GateOutcome {
@@ -185,7 +191,7 @@ pub fn evaluate(
 
 fn evaluate_level(
     config: &GateConfig,
-    c: usize,
+    c: LevelKey,
     repeats: &[&LevelMetrics],
     baseline: Option<&Baseline>,
 ) -> LevelVerdict {
@@ -197,18 +203,18 @@ fn evaluate_level(
 
     if let Some(b) = baseline {
         match b
-            .level(c)
+            .level_at(c)
             .and_then(|l| l.values.get(&metric))
             .filter(|v| !v.is_empty())
         {
             None => lines.push(format!(
-                "c={c}: {} not in the baseline: skipped",
+                "{c}: {} not in the baseline: skipped",
                 metric.label()
             )),
             Some(_) if values.is_empty() => {
                 passed = false;
                 lines.push(format!(
-                    "c={c}: {} not measured in this run ({} of {} requests failed): FAIL",
+                    "{c}: {} not measured in this run ({} of {} requests failed): FAIL",
                     metric.label(),
                     repeats.iter().map(|m| m.failed).sum::<usize>(),
                     repeats
@@ -218,7 +224,9 @@ fn evaluate_level(
                 ));
             }
             Some(base) => {
-                let cmp = compare(config, c, &values, base).expect("both sides non-empty");
+                let mut cmp =
+                    compare(config, c.concurrency, &values, base).expect("both sides non-empty");
+                cmp.rate = c.rate();
                 passed &= !cmp.regression;
                 lines.push(cmp.line());
                 comparison = Some(cmp);
@@ -239,7 +247,7 @@ fn evaluate_level(
         };
         passed &= ok;
         lines.push(format!(
-            "c={c}: {} median {word}: {}",
+            "{c}: {} median {word}: {}",
             metric.label(),
             if ok { "ok" } else { "FAIL" }
         ));
@@ -267,7 +275,7 @@ fn evaluate_level(
         };
         passed &= ok;
         lines.push(format!(
-            "c={c}: {name} {} {what}, limit {} ms: {}",
+            "{c}: {name} {} {what}, limit {} ms: {}",
             at.name(),
             sig3(limit),
             if ok { "ok" } else { "FAIL" }
@@ -288,17 +296,17 @@ fn evaluate_level(
         let allowed = config.max_failure_rate;
         let line = if failed == total {
             failures_ok = false;
-            format!("c={c}: every request failed ({failed} of {total}), nothing was measured{example}: FAIL")
+            format!("{c}: every request failed ({failed} of {total}), nothing was measured{example}: FAIL")
         } else if rate > allowed {
             failures_ok = false;
             format!(
-                "c={c}: {failed} of {total} requests failed ({}), allowed {}{example}: FAIL",
+                "{c}: {failed} of {total} requests failed ({}), allowed {}{example}: FAIL",
                 percent(rate),
                 percent(allowed)
             )
         } else {
             format!(
-                "c={c}: {failed} of {total} requests failed ({}), within the allowed {}{example}: ok",
+                "{c}: {failed} of {total} requests failed ({}), within the allowed {}{example}: ok",
                 percent(rate),
                 percent(allowed)
             )
@@ -309,12 +317,13 @@ fn evaluate_level(
     let missing: usize = repeats.iter().map(|m| m.usage_missing).sum();
     if missing > 0 {
         lines.push(format!(
-            "c={c}: note: {missing} successful requests had no usage from the server; token rates count only those that did"
+            "{c}: note: {missing} successful requests had no usage from the server; token rates count only those that did"
         ));
     }
 
     LevelVerdict {
-        concurrency: c,
+        concurrency: c.concurrency,
+        rate: c.rate(),
         passed,
         comparison,
         requests: total,

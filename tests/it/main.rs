@@ -36,4 +36,7 @@ mod targets_cli;
 mod telemetry;
 mod throughput_core;
 mod throughput_gate;
+mod throughput_rate;
+#[cfg(unix)]
+mod throughput_telemetry;
 mod tls;

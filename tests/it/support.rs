@@ -55,3 +55,9 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A `sim` target as a throughput sweep takes it (the engine itself is started by the test).
+pub fn sim_target() -> eyetest::targets::Target {
+    let config = toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"").unwrap();
+    eyetest::targets::Target::from_config("sim", &config).unwrap()
+}

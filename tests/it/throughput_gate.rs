@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use crate::support::sim_target;
 use eyetest::sim::{Behaviour, Latency, SimConfig, SimServer};
-use eyetest::target::Target;
 use eyetest::throughput::baseline::Baseline;
 use eyetest::throughput::endpoint::runtime;
 use eyetest::throughput::gate::GateConfig;
@@ -54,12 +54,9 @@ fn spec() -> ThroughputSpec {
         test: true,
         gate: GateConfig::default(),
         slo: Slo::default(),
+        arrival: Default::default(),
+        telemetry: None,
     }
-}
-
-fn sim_target() -> Target {
-    let config = toml::from_str("backend = \"sim\"\nmodel = \"eyetest-sim\"").unwrap();
-    Target::from_config("sim", &config).unwrap()
 }
 
 fn engine(scale: f64, jitter: f64, seed: u64) -> SimConfig {

@@ -17,6 +17,7 @@
 //! Every number is read as a signed integer so that `count = -1` gets a located message
 //! ("count must be at least 1") rather than serde's "invalid value: integer `-1`".
 
+mod profile;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use self::validate::Validator;
+use super::arrival::Arrival;
 use super::config::GateConfig;
 use super::slo::Slo;
 use crate::diagnostic::InputErrors;
@@ -60,8 +62,9 @@ pub struct RawThroughput {
     pub ignore_eos: bool,
     pub min_tokens: Option<Spanned<i64>>,
     pub temperature: Option<Spanned<f64>>,
-    pub concurrency: Spanned<Vec<Spanned<i64>>>,
-    /// An integer, or a list with one value per concurrency level.
+    /// Levels of the `concurrency` profile (the default); refused with a rate profile.
+    pub concurrency: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// An integer, or a list with one value per concurrency level (or per rate).
     pub requests: Option<Spanned<toml::Value>>,
     pub warmup: Option<Spanned<i64>>,
     pub repeats: Option<Spanned<i64>>,
@@ -71,6 +74,46 @@ pub struct RawThroughput {
     /// Absolute limits and goodput (see [`crate::throughput::slo`]); values keep their
     /// spans so each bad one is reported where it is.
     pub slo: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Arrival profile keys (see [`super::arrival`] and `spec/profile.rs`).
+    pub profile: Option<Spanned<String>>,
+    pub rates: Option<Spanned<Vec<Spanned<f64>>>>,
+    pub burstiness: Option<Spanned<f64>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub duration_s: Option<Spanned<f64>>,
+    pub sweep_points: Option<Spanned<i64>>,
+    pub arrival_seed: Option<Spanned<i64>>,
+    /// Engine and GPU sampling during the sweep (see [`super::telemetry`]).
+    pub telemetry: Option<Spanned<RawTelemetry>>,
+}
+
+/// `telemetry = { metrics_url = "auto", nvidia_smi = true, interval_ms = 500 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// `"auto"` (the target's own `/metrics`), a URL, or `false`.
+    pub metrics_url: Option<Spanned<toml::Value>>,
+    /// `true` (`nvidia-smi` on `PATH`), a program path, or `false`.
+    pub nvidia_smi: Option<Spanned<toml::Value>>,
+    pub interval_ms: Option<Spanned<i64>>,
+    pub keep_all: Option<bool>,
+}
+
+/// Where the engine's Prometheus page is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsUrl {
+    /// `/metrics` at the root of the target's base URL (the simulated engine serves one).
+    Auto,
+    Url(String),
+}
+
+/// A validated `telemetry` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySpec {
+    pub metrics_url: Option<MetricsUrl>,
+    /// Program to run for GPU samples (`nvidia-smi`, looked up on `PATH`, or a path).
+    pub nvidia_smi: Option<String>,
+    pub interval: std::time::Duration,
+    pub keep_all: bool,
 }
 
 /// `images = { random = {...} }` or `images = { files = [...] }`.
@@ -153,6 +196,13 @@ pub struct ThroughputSpec {
     pub gate: GateConfig,
     /// Absolute SLOs and goodput limits; empty when the spec sets none.
     pub slo: Slo,
+    /// How requests are sent: closed-loop `concurrency` levels (the default) or arrival
+    /// rates. With a rate profile `concurrency` is empty and `requests` is aligned with
+    /// `arrival.rates` (the sweep: one value for every level), or empty when
+    /// `arrival.duration` sets each level's length.
+    pub arrival: Arrival,
+    /// `None`: nothing sampled beside the sweep.
+    pub telemetry: Option<TelemetrySpec>,
 }
 
 impl ThroughputSpec {
@@ -177,6 +227,13 @@ impl ThroughputSpec {
     /// Warm-up requests before measuring at `concurrency`.
     pub fn warmup_at(&self, concurrency: usize) -> usize {
         self.warmup.unwrap_or(concurrency)
+    }
+
+    /// Warm-up requests before a rate level: by default about one second of arrivals,
+    /// at least one and at most the cap, so connections are open when the clock starts.
+    pub fn warmup_at_rate(&self, rate: f64) -> usize {
+        self.warmup
+            .unwrap_or_else(|| (rate.ceil() as usize).clamp(1, self.arrival.max_concurrency))
     }
 }
 

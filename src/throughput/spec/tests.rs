@@ -150,3 +150,178 @@ fn slo_tables_parse_and_bad_values_are_located() {
         errors.errors
     );
 }
+
+fn rate_spec(keys: &str) -> (Vec<Arc<ThroughputSpec>>, InputErrors) {
+    load_str(&format!(
+        "[[throughput]]\nname = \"r\"\ntargets = [\"sim\"]\nimages = {{ random = {{ width = 64, height = 64, count = 2 }} }}\nprompt = \"p\"\nmax_tokens = 4\n{keys}\n"
+    ))
+}
+
+/// `(line, message, help)` of every error, for located checks.
+fn located(errors: &InputErrors) -> Vec<(usize, String, String)> {
+    errors
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.line,
+                e.message.clone(),
+                e.help.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rate_profiles_parse_with_sorted_rates_and_defaults() {
+    use crate::throughput::arrival::DEFAULT_MAX_CONCURRENCY;
+    use crate::throughput::level::ProfileKind;
+    let (specs, errors) = rate_spec(
+        "profile = \"gamma\"\nrates = [4, 0.5, 2.0]\nrequests = [40, 5, 20]\nburstiness = 0.5\nmax_concurrency = 32\narrival_seed = 9",
+    );
+    assert!(errors.is_empty(), "{:?}", located(&errors));
+    let s = &specs[0];
+    assert_eq!(s.arrival.profile, ProfileKind::Gamma);
+    assert_eq!(s.arrival.rates, [0.5, 2.0, 4.0]);
+    assert_eq!(s.requests, [5, 20, 40]);
+    assert_eq!(
+        (
+            s.arrival.burstiness,
+            s.arrival.max_concurrency,
+            s.arrival.seed
+        ),
+        (0.5, 32, 9)
+    );
+    assert_eq!(s.arrival.shape(), Some(0.5));
+    assert!(s.concurrency.is_empty());
+    assert_eq!(s.warmup_at_rate(4.0), 4);
+
+    let (specs, errors) = rate_spec("profile = \"poisson\"\nrates = [1.0]\nduration_s = 2.5");
+    assert!(errors.is_empty(), "{:?}", located(&errors));
+    let s = &specs[0];
+    assert_eq!(
+        s.arrival.duration,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    assert!(s.requests.is_empty());
+    assert_eq!(
+        (s.arrival.shape(), s.arrival.max_concurrency),
+        (Some(1.0), DEFAULT_MAX_CONCURRENCY)
+    );
+
+    let (specs, errors) =
+        rate_spec("profile = \"sweep\"\nsweep_points = 4\nrequests = 30\nmax_concurrency = 16");
+    assert!(errors.is_empty(), "{:?}", located(&errors));
+    assert_eq!(
+        (specs[0].arrival.sweep_points, &specs[0].requests[..]),
+        (4, &[30][..])
+    );
+}
+
+#[test]
+fn bad_profile_keys_are_located_with_a_fix() {
+    let cases: [(&str, usize, &str, &str); 9] = [
+        (
+            "profile = \"posson\"\nrates = [1.0]",
+            7,
+            "unknown profile `posson`",
+            "did you mean `poisson`",
+        ),
+        (
+            "profile = \"constant\"",
+            7,
+            "profile `constant` needs `rates`",
+            "rates = [1.0, 2.0, 4.0]",
+        ),
+        (
+            "profile = \"poisson\"\nrates = [1.0, -2]",
+            8,
+            "a rate must be a positive number",
+            "rates = [0.5",
+        ),
+        (
+            "profile = \"poisson\"\nrates = [1.0]\nburstiness = 0.5",
+            9,
+            "`burstiness` with profile `poisson`",
+            "profile = \"gamma\"",
+        ),
+        (
+            "concurrency = [1]\nmax_concurrency = 4",
+            8,
+            "`max_concurrency` with the concurrency profile",
+            "rate profiles only",
+        ),
+        (
+            "profile = \"poisson\"\nrates = [1.0]\nconcurrency = [1, 2]",
+            9,
+            "`concurrency` with profile `poisson`",
+            "max_concurrency",
+        ),
+        (
+            "profile = \"poisson\"\nrates = [1.0]\nrequests = 8\nduration_s = 3",
+            10,
+            "both `requests` and `duration_s`",
+            "keep one",
+        ),
+        (
+            "profile = \"sweep\"\nrates = [1.0]",
+            8,
+            "`rates` with profile `sweep`",
+            "sweep_points",
+        ),
+        (
+            "profile = \"constant\"\nrates = [1.0, 2.0]\nrequests = [4]",
+            9,
+            "requests lists 1 values but rates has 2",
+            "one value per rate",
+        ),
+    ];
+    for (keys, line, message, help) in cases {
+        let (specs, errors) = rate_spec(keys);
+        assert!(specs.is_empty(), "{keys}: accepted");
+        let e = located(&errors);
+        assert!(
+            e.iter()
+                .any(|(l, m, h)| *l == line && m.contains(message) && h.contains(help)),
+            "{keys}: want line {line} {message:?} / {help:?}, got {e:?}"
+        );
+    }
+    let (_, errors) = rate_spec("");
+    assert!(
+        located(&errors).iter().any(|(l, m, _)| *l == 2 && m.contains("no `concurrency` levels and no rate `profile`")),
+        "{:?}",
+        located(&errors)
+    );
+}
+
+#[test]
+fn telemetry_tables_parse_and_bad_values_are_located() {
+    let (specs, errors) = rate_spec(
+        "concurrency = [1]\ntelemetry = { metrics_url = \"auto\", nvidia_smi = true, interval_ms = 250 }",
+    );
+    assert!(errors.is_empty(), "{:?}", located(&errors));
+    let t = specs[0].telemetry.clone().unwrap();
+    assert_eq!(t.metrics_url, Some(MetricsUrl::Auto));
+    assert_eq!(t.nvidia_smi.as_deref(), Some("nvidia-smi"));
+    assert_eq!(t.interval, std::time::Duration::from_millis(250));
+    let (specs, _) =
+        rate_spec("concurrency = [1]\ntelemetry = { metrics_url = \"http://h:8000/metrics\" }");
+    let t = specs[0].telemetry.clone().unwrap();
+    assert_eq!(
+        (t.metrics_url, t.nvidia_smi),
+        (Some(MetricsUrl::Url("http://h:8000/metrics".into())), None)
+    );
+    let (_, errors) =
+        rate_spec("concurrency = [1]\ntelemetry = { metrics_url = \"h:8000\", interval_ms = 1 }");
+    let e = located(&errors);
+    assert!(
+        e.iter()
+            .any(|(l, m, _)| *l == 8 && m.contains("is not an http(s) URL")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|(l, m, _)| *l == 8 && m.contains("interval_ms must be at least 10")),
+        "{e:?}"
+    );
+}

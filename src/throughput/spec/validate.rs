@@ -25,14 +25,21 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&mut self, span: Range<usize>, message: String, help: impl Into<String>) {
+    pub(super) fn err(&mut self, span: Range<usize>, message: String, help: impl Into<String>) {
         self.failed = true;
         self.errors
             .push(InputError::at(self.rel, self.source, span, message).with_help(help));
     }
 
     /// An integer in `lo..=hi`, or an error at its span.
-    fn int(&mut self, v: &Spanned<i64>, what: &str, lo: i64, hi: i64, help: &str) -> Option<i64> {
+    pub(super) fn int(
+        &mut self,
+        v: &Spanned<i64>,
+        what: &str,
+        lo: i64,
+        hi: i64,
+        help: &str,
+    ) -> Option<i64> {
         let x = *v.get_ref();
         if x < lo {
             self.err(
@@ -129,20 +136,15 @@ impl Validator<'_> {
             Some(t) => *t.get_ref(),
             None => 0.0,
         };
-        let (written, all_valid) = self.concurrency(&r.concurrency);
         let count = images.as_ref().map(ImageSource::count);
-        let requests = self.requests(r.requests.as_ref(), &written, all_valid, count);
-        let mut levels: Vec<(usize, usize)> = match &requests {
-            Some(req) => written
-                .iter()
-                .map(|l| l.0)
-                .zip(req.iter().copied())
-                .collect(),
-            None => written.iter().map(|l| (l.0, 0)).collect(),
+        let mut arrival = self.arrival(&r);
+        let (concurrency, requests) = if arrival.is_rate() {
+            let req = self.rate_requests(&r, &arrival, count);
+            let req = req.map(|req| super::profile::sort_rates(&mut arrival.rates, req));
+            (Vec::new(), req)
+        } else {
+            self.concurrency_levels(&r, count)
         };
-        levels.sort_unstable();
-        levels.dedup_by_key(|l| l.0);
-        let concurrency: Vec<usize> = levels.iter().map(|l| l.0).collect();
         let warmup = r.warmup.as_ref().and_then(|w| {
             self.int(w, "warmup", 0, MAX_REQUESTS, "warmup is the number of unmeasured requests before each level; omit it for one per slot")
                 .map(|v| v as usize)
@@ -160,6 +162,7 @@ impl Validator<'_> {
         }
         let mut gate = gate.map(|g| g.0).unwrap_or_default();
         let slo = self.slo(r.slo.as_ref(), stream, r.gate.as_ref());
+        let telemetry = self.telemetry(r.telemetry.as_ref());
         if let Some(rate) = slo.failure_rate_max {
             gate.max_failure_rate = rate;
         }
@@ -176,14 +179,61 @@ impl Validator<'_> {
             min_tokens,
             temperature,
             concurrency,
-            requests: requests.map(|_| levels.iter().map(|l| l.1).collect())?,
+            requests: requests?,
             warmup,
             repeats: repeats?,
             stream,
             test: r.test.unwrap_or(true),
             gate,
             slo,
+            arrival,
+            telemetry,
         })
+    }
+
+    /// The `concurrency` profile's levels, sorted, and their requests.
+    fn concurrency_levels(
+        &mut self,
+        r: &RawThroughput,
+        count: Option<usize>,
+    ) -> (Vec<usize>, Option<Vec<usize>>) {
+        let Some(list) = &r.concurrency else {
+            // A misspelt `concurrency` was reported as an unknown key (and blanked out to
+            // read on): saying it is missing too would be the same problem twice.
+            let misspelt = self.errors.errors.iter().any(|e| {
+                e.path == self.rel
+                    && e.message.starts_with("unknown field `")
+                    && e.message
+                        .split('`')
+                        .nth(1)
+                        .is_some_and(|k| crate::diagnostic::closest(k, ["concurrency"]).is_some())
+            });
+            if misspelt {
+                self.failed = true;
+                return (Vec::new(), None);
+            }
+            self.err(
+                r.name.span(),
+                "throughput sweep has no `concurrency` levels and no rate `profile`".into(),
+                "add `concurrency = [1, 2, 4, 8]` (closed loop), or an arrival profile such as `profile = \"poisson\"` with `rates = [1.0, 2.0]`",
+            );
+            return (Vec::new(), None);
+        };
+        let (written, all_valid) = self.concurrency(list);
+        let requests = self.requests(r.requests.as_ref(), &written, all_valid, count);
+        let mut levels: Vec<(usize, usize)> = match &requests {
+            Some(req) => written
+                .iter()
+                .map(|l| l.0)
+                .zip(req.iter().copied())
+                .collect(),
+            None => written.iter().map(|l| (l.0, 0)).collect(),
+        };
+        levels.sort_unstable();
+        levels.dedup_by_key(|l| l.0);
+        let concurrency = levels.iter().map(|l| l.0).collect();
+        let requests = requests.map(|_| levels.iter().map(|l| l.1).collect());
+        (concurrency, requests)
     }
 
     fn targets(
