@@ -476,38 +476,54 @@ async fn worker(
         if i >= total {
             return out;
         }
-        let body = workload.body_for(i);
-        let sent = Instant::now();
+        let (sent, done) = send_one(&client, &workload, i, level_start, &recorder, &progress).await;
         out.first_send.get_or_insert(sent);
-        let result = client.chat_with_body(body, workload.stream).await;
-        let done = Instant::now();
         out.last_done = Some(done);
-        let queued = sent.saturating_duration_since(level_start);
-        let sample = match result {
-            Ok(a) => Sample {
-                ok: true,
-                error: None,
-                queued,
-                ttft: a.timing.ttft,
-                e2e: a.timing.e2e,
-                itl: a.timing.itl,
-                prompt_tokens: a.usage.map(|u| u.prompt_tokens),
-                output_tokens: a.usage.map(|u| u.completion_tokens),
-            },
-            Err(e) => Sample {
-                ok: false,
-                error: Some(e.to_string()),
-                queued,
-                e2e: done.saturating_duration_since(sent),
-                ..Default::default()
-            },
-        };
-        progress.emit(ProgressEvent::Request { ok: sample.ok });
-        recorder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(&sample);
     }
+}
+
+/// Sends request `i` of `workload`, records it, and returns when it was sent and when it
+/// ended. `due` is when it should have gone out (the level's start for a closed loop, its
+/// scheduled arrival for an open one): the wait from then to the send is its queueing delay.
+/// The one measurement both load loops share, so they cannot time requests differently.
+pub(super) async fn send_one(
+    client: &OpenAiClient,
+    workload: &Workload,
+    i: usize,
+    due: Instant,
+    recorder: &Mutex<Recorder>,
+    progress: &Progress,
+) -> (Instant, Instant) {
+    let body = workload.body_for(i);
+    let sent = Instant::now();
+    let result = client.chat_with_body(body, workload.stream).await;
+    let done = Instant::now();
+    let queued = sent.saturating_duration_since(due);
+    let sample = match result {
+        Ok(a) => Sample {
+            ok: true,
+            error: None,
+            queued,
+            ttft: a.timing.ttft,
+            e2e: a.timing.e2e,
+            itl: a.timing.itl,
+            prompt_tokens: a.usage.map(|u| u.prompt_tokens),
+            output_tokens: a.usage.map(|u| u.completion_tokens),
+        },
+        Err(e) => Sample {
+            ok: false,
+            error: Some(e.to_string()),
+            queued,
+            e2e: done.saturating_duration_since(sent),
+            ..Default::default()
+        },
+    };
+    progress.emit(ProgressEvent::Request { ok: sample.ok });
+    recorder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .record(&sample);
+    (sent, done)
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::arrival::Schedule;
-use super::load::{Progress, ProgressEvent, Workload};
+use super::load::{send_one, Progress, Workload};
 use super::recorder::{GoodputLimits, LevelRecord, Recorder};
 use super::sample::Sample;
 use crate::backend::openai::OpenAiClient;
@@ -176,37 +176,9 @@ async fn worker(
         };
         let scheduled = start + offset;
         tokio::time::sleep_until(scheduled.into()).await;
-        let body = workload.body_for(i);
-        let sent = Instant::now();
+        let (sent, done) = send_one(&client, &workload, i, scheduled, &recorder, &progress).await;
         out.first_send.get_or_insert(sent);
         out.last_send = Some(sent);
-        let result = client.chat_with_body(body, workload.stream).await;
-        let done = Instant::now();
         out.last_done = Some(done);
-        let queued = sent.saturating_duration_since(scheduled);
-        let sample = match result {
-            Ok(a) => Sample {
-                ok: true,
-                error: None,
-                queued,
-                ttft: a.timing.ttft,
-                e2e: a.timing.e2e,
-                itl: a.timing.itl,
-                prompt_tokens: a.usage.map(|u| u.prompt_tokens),
-                output_tokens: a.usage.map(|u| u.completion_tokens),
-            },
-            Err(e) => Sample {
-                ok: false,
-                error: Some(e.to_string()),
-                queued,
-                e2e: done.saturating_duration_since(sent),
-                ..Default::default()
-            },
-        };
-        progress.emit(ProgressEvent::Request { ok: sample.ok });
-        recorder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(&sample);
     }
 }
