@@ -1,15 +1,27 @@
 //! Request capacity: the most requests per second eyetest's load generator drives, each
-//! carrying a 560x560 noise image (a 1.25 MB base64 body), against the simulated engine
-//! with zero latency in a separate process, side by side with `oha`, the HTTP ceiling,
-//! sending the same body bytes at the same concurrency.
+//! carrying a 560x560 noise image (a 1.26 MB base64 body), side by side with `oha`, the
+//! HTTP ceiling, against the same engine process.
 //!
-//! Both are closed loops with C connections; each runs three times, alternating, and the
-//! best and the median run of each are reported (on a shared machine the slower runs are
-//! the ones another process got in the way of).
+//! Like for like:
+//! - the same server: one `eyetest sim` process with zero latency and `--memoize` (it parses
+//!   a body it has seen before only once, so that the engine is not the bottleneck);
+//! - the same bytes: oha sends the very body eyetest sends (asserted), with the same headers
+//!   that matter (JSON, `Accept: text/event-stream`), at the same concurrency, for the same
+//!   number of requests;
+//! - the same start: one untimed run of each before round 1 warms the engine; every measured
+//!   run starts cold for both (oha is a new process, eyetest a new client with an empty
+//!   connection pool);
+//! - the same clock: requests divided by the wall time around the whole run, taken here;
+//! - rounds alternate which goes first (A B, B A, ...), and every run is printed; the
+//!   summary is medians with min-max, never the best run.
+//!
+//! CPU time per 1,000 requests is reported for each client (getrusage) and for the engine
+//! while each ran (`/proc/<pid>/stat`), so a client cannot look fast by starving the engine.
 //! eyetest parses every SSE event of every answer and times it; oha only reads the bytes.
 //!
-//! `cargo bench --bench capacity` (oha from `cargo install oha --locked`, or `$OHA`);
-//! `-- 64 20000` sets concurrency and requests (default 32 and 10000).
+//! `benches/run capacity` installs oha first (`cargo install oha --locked`); plain
+//! `cargo bench --bench capacity` uses `$OHA`, `~/.cargo/bin/oha` or `oha` on PATH.
+//! `-- 64 20000 7` sets concurrency, requests per run and rounds (default 32, 10000, 5).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -21,12 +33,29 @@ use std::time::Instant;
 use eyetest::backend::openai::request_body;
 use eyetest::backend::{ChatRequest, ImageData};
 use eyetest::runner::runtime;
+use eyetest::target::Target;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
 use eyetest::throughput::run::load_client;
 use eyetest::throughput::LevelMetrics;
 
+use common::Who;
+
 const MAX_TOKENS: u32 = 16;
 
+/// One measured run of either client.
+struct Run {
+    rps: f64,
+    ok: usize,
+    failed: usize,
+    client_cpu_s: f64,
+    engine_cpu_s: f64,
+}
+
+impl Run {
+    fn cpu_ms_per_1k(cpu_s: f64, n: usize) -> f64 {
+        cpu_s * 1e6 / n as f64
+    }
+}
 fn oha_path() -> Option<String> {
     if let Ok(p) = std::env::var("OHA") {
         return Some(p);
@@ -42,8 +71,10 @@ fn oha_path() -> Option<String> {
         })
 }
 
-/// Requests per second and failures of one oha run.
-fn oha(oha: &str, url: &str, body: &std::path::Path, c: usize, n: usize) -> (f64, f64) {
+/// One oha run of `n` requests: its success count comes from its own JSON summary.
+fn oha(oha: &str, url: &str, body: &std::path::Path, c: usize, n: usize, engine: u32) -> Run {
+    let (cpu0, engine0) = (common::cpu_s(Who::Children), common::process_cpu_s(engine));
+    let t = Instant::now();
     let out = Command::new(oha)
         .args(["--no-tui", "--output-format", "json", "-m", "POST"])
         .args(["-T", "application/json", "-A", "text/event-stream"])
@@ -53,15 +84,46 @@ fn oha(oha: &str, url: &str, body: &std::path::Path, c: usize, n: usize) -> (f64
         .arg(url)
         .output()
         .expect("oha runs");
+    let wall = t.elapsed().as_secs_f64();
     assert!(
         out.status.success(),
         "oha failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("oha prints JSON");
-    let rps = v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
-    let ok = v["summary"]["successRate"].as_f64().unwrap_or(0.0);
-    (rps, ok)
+    let rate = v["summary"]["successRate"].as_f64().unwrap_or(0.0);
+    let ok = (rate * n as f64).round() as usize;
+    Run {
+        rps: n as f64 / wall,
+        ok,
+        failed: n - ok,
+        client_cpu_s: common::cpu_s(Who::Children) - cpu0,
+        engine_cpu_s: common::process_cpu_s(engine) - engine0,
+    }
+}
+
+/// One eyetest run of `n` requests, from a new client (an empty connection pool).
+fn eyetest(
+    target: &Target,
+    base_url: &str,
+    workload: &Arc<Workload>,
+    c: usize,
+    n: usize,
+    engine: u32,
+) -> Run {
+    let (cpu0, engine0) = (common::cpu_s(Who::Me), common::process_cpu_s(engine));
+    let t = Instant::now();
+    let (client, _) = load_client(target, base_url.to_string()).expect("client");
+    let run = runtime().block_on(run_level(&client, workload, c, n, &Progress::none()));
+    let wall = t.elapsed().as_secs_f64();
+    let m = LevelMetrics::from_run(&run);
+    Run {
+        rps: n as f64 / wall,
+        ok: m.completed,
+        failed: m.failed,
+        client_cpu_s: common::cpu_s(Who::Me) - cpu0,
+        engine_cpu_s: common::process_cpu_s(engine) - engine0,
+    }
 }
 
 fn main() {
@@ -74,8 +136,10 @@ fn main() {
         .collect();
     let c = nums.first().copied().unwrap_or(32);
     let n = nums.get(1).copied().unwrap_or(10_000);
+    let rounds = nums.get(2).copied().unwrap_or(5).max(1);
 
-    let sim = common::SimProcess::start(&[]);
+    let sim = common::SimProcess::start(&["--memoize"]);
+    let engine = sim.pid();
     let url = format!("{}/chat/completions", sim.base_url);
     let png = eyetest::fixture::random_noise_png(560, 560, 0).expect("noise image");
     let image = Arc::new(ImageData::from_bytes(png).expect("png"));
@@ -111,58 +175,75 @@ fn main() {
     std::fs::write(&body_path, &body).expect("write body");
 
     println!(
-        "capacity: zero-latency simulated engine (separate process), one 560x560 noise image per request ({} byte body, stream, {MAX_TOKENS} tokens), c={c}, {n} requests per run; {}",
+        "capacity: zero-latency simulated engine (separate process, --memoize), one 560x560 noise image per request ({} byte body, stream, {MAX_TOKENS} tokens), c={c}, {n} requests per run, {rounds} rounds; {}; load average {} at start",
         body.len(),
-        common::machine()
+        common::machine(),
+        common::loadavg()
     );
-    let oha_bin = oha_path();
+    let Some(oha_bin) = oha_path() else {
+        eprintln!("oha not found: `benches/run capacity` installs it, or `cargo install oha --locked`, or set OHA");
+        std::process::exit(2);
+    };
     let target = common::target(&sim.base_url);
-    let (client, _) = load_client(&target, sim.base_url.clone()).unwrap();
-    let mut eyetest_runs: Vec<f64> = Vec::new();
-    let mut oha_runs: Vec<f64> = Vec::new();
-    runtime().block_on(run_level(&client, &workload, c, c * 20, &Progress::none()));
-    for round in 1..=3 {
-        let t = Instant::now();
-        let run = runtime().block_on(run_level(&client, &workload, c, n, &Progress::none()));
-        let secs = t.elapsed().as_secs_f64();
-        let m = LevelMetrics::from_run(&run);
+    // Warm-up: one untimed run of each.
+    let warm = (c * 20).min(n);
+    eyetest(&target, &sim.base_url, &workload, c, warm, engine);
+    oha(&oha_bin, &url, &body_path, c, warm, engine);
+
+    let (mut e_runs, mut o_runs): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
+    let line = |who: &str, round: usize, r: &Run| {
         println!(
-            "  round {round} eyetest: {:>8.0} req/s  ({} ok, {} failed, {secs:.2} s incl. collection, e2e p50 {:.2} ms)",
-            m.requests_per_s,
-            m.completed,
-            m.failed,
-            m.e2e_ms.map_or(0.0, |s| s.p50)
-        );
-        eyetest_runs.push(m.requests_per_s);
-        if let Some(oha_bin) = &oha_bin {
-            let (rps, ok) = oha(oha_bin, &url, &body_path, c, n);
-            println!(
-                "  round {round} oha:     {rps:>8.0} req/s  (success rate {:.1}%)",
-                ok * 100.0
-            );
-            oha_runs.push(rps);
+            "  round {round} {who:<8} {:>7.0} req/s  {:>6} ok {:>3} failed  client CPU {:>6.1} ms/1k req  engine CPU {:>6.1} ms/1k req",
+            r.rps,
+            r.ok,
+            r.failed,
+            Run::cpu_ms_per_1k(r.client_cpu_s, n),
+            Run::cpu_ms_per_1k(r.engine_cpu_s, n),
+        )
+    };
+    for round in 1..=rounds {
+        let eyetest_first = round % 2 == 1;
+        for first in [true, false] {
+            if first == eyetest_first {
+                let r = eyetest(&target, &sim.base_url, &workload, c, n, engine);
+                line("eyetest", round, &r);
+                e_runs.push(r);
+            } else {
+                let r = oha(&oha_bin, &url, &body_path, c, n, engine);
+                line("oha", round, &r);
+                o_runs.push(r);
+            }
         }
     }
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    let summary = |who: &str, runs: &[Run]| {
+        let (rps, rps_lo, rps_hi) = common::spread(&runs.iter().map(|r| r.rps).collect::<Vec<_>>());
+        let cpu: Vec<f64> = runs
+            .iter()
+            .map(|r| Run::cpu_ms_per_1k(r.client_cpu_s, n))
+            .collect();
+        let eng: Vec<f64> = runs
+            .iter()
+            .map(|r| Run::cpu_ms_per_1k(r.engine_cpu_s, n))
+            .collect();
+        let ((cpu, cpu_lo, cpu_hi), (eng, _, _)) = (common::spread(&cpu), common::spread(&eng));
+        let failed: usize = runs.iter().map(|r| r.failed).sum();
+        println!(
+            "{who:<8} median {rps:>7.0} req/s (min {rps_lo:.0}, max {rps_hi:.0}); client CPU median {cpu:.1} ms per 1k requests (min {cpu_lo:.1}, max {cpu_hi:.1}); engine CPU median {eng:.1} ms per 1k; {failed} failed in all"
+        );
+        (rps, cpu)
     };
-    let (e_best, e_med) = (best(&eyetest_runs), median(&eyetest_runs));
-    if oha_bin.is_some() {
-        let (o_best, o_med) = (best(&oha_runs), median(&oha_runs));
-        println!(
-            "best:   eyetest {e_best:.0} req/s, oha {o_best:.0} req/s: eyetest/oha = {:.2}",
-            e_best / o_best
-        );
-        println!(
-            "median: eyetest {e_med:.0} req/s, oha {o_med:.0} req/s: eyetest/oha = {:.2}",
-            e_med / o_med
-        );
-    } else {
-        println!(
-            "best: eyetest {e_best:.0} req/s, median {e_med:.0} (oha not found: cargo install oha --locked, or set OHA)"
-        );
-    }
+    let (e_rps, e_cpu) = summary("eyetest", &e_runs);
+    let (o_rps, o_cpu) = summary("oha", &o_runs);
+    let ratios: Vec<f64> = e_runs
+        .iter()
+        .zip(&o_runs)
+        .map(|(e, o)| e.rps / o.rps)
+        .collect();
+    let (_, r_lo, r_hi) = common::spread(&ratios);
+    println!(
+        "eyetest/oha: {:.2}x the requests per second (ratio of medians; per round {r_lo:.2}-{r_hi:.2}), {:.2}x the client CPU per request; load average {} at end",
+        e_rps / o_rps,
+        e_cpu / o_cpu,
+        common::loadavg()
+    );
 }

@@ -1,13 +1,17 @@
-//! Memory: peak RSS of the load generator for 1,000 and for 10,000 requests of 560x560
-//! images. The bodies are built once and shared, so peak memory should not grow with the
-//! number of requests; what does grow is the per-request sample (timings, one 16-byte ITL
-//! gap per token), reported alongside so the two are not confused.
+//! Memory: peak RSS of the load generator for 1,000, 10,000, 100,000 and 1,000,000
+//! requests of 560x560 images. The bodies are built once and shared, and every finished
+//! request goes into fixed-size histograms and is dropped, so peak memory should be a
+//! fixed base (runtime, client, request bodies) that does not grow with the request count.
 //!
-//! Each count runs in a child process of this bench (peak RSS only ever rises within a
-//! process), against a zero-latency simulated engine in another process. 16 distinct images
-//! (as a spec's `count = 16` would make), c=32, 16 tokens per answer.
+//! Each run is a child process of this bench (peak RSS only ever rises within a process),
+//! against a zero-latency simulated engine in another process (`--memoize`, so the engine
+//! is not the bottleneck of a million requests). 16 distinct images (as a spec's
+//! `count = 16` would make), c=32, 16 tokens per answer. Every run is printed; the summary
+//! is the median per count with min-max, and the growth per request is the difference of
+//! the medians at the largest and the smallest count, divided by the extra requests.
 //!
-//! `cargo bench --bench memory`.
+//! `cargo bench --bench memory` (3 runs per count, 1 run of the million);
+//! `-- --runs 5` and `-- --max 100000` change that.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -89,40 +93,68 @@ fn main() {
         child(&args[i + 1], args[i + 2].parse().expect("request count"));
         return;
     }
-    let sim = common::SimProcess::start(&[]);
+    let opt = |name: &str| -> Option<usize> {
+        let i = args.iter().position(|a| a == name)?;
+        args.get(i + 1)?.parse().ok()
+    };
+    let runs = opt("--runs").unwrap_or(3).max(1);
+    let max = opt("--max").unwrap_or(1_000_000);
+    let sim = common::SimProcess::start(&["--memoize"]);
     let me = std::env::current_exe().expect("own path");
     println!(
-        "memory: {IMAGES} distinct 560x560 noise images, c={CONCURRENCY}, {MAX_TOKENS} tokens per answer, zero-latency simulated engine (separate process); {}",
-        common::machine()
+        "memory: {IMAGES} distinct 560x560 noise images, c={CONCURRENCY}, {MAX_TOKENS} tokens per answer, zero-latency simulated engine (separate process, --memoize); {}; load average {} at start",
+        common::machine(),
+        common::loadavg()
     );
-    let mut peaks = Vec::new();
-    for requests in [1_000usize, 10_000] {
-        let out = Command::new(&me)
-            .args(["--child", &sim.base_url, &requests.to_string()])
-            .output()
-            .expect("child runs");
-        assert!(
-            out.status.success(),
-            "child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let nums: Vec<f64> = text
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        let (peak_kib, bodies, rps) = (nums[0], nums[1], nums[2]);
+    let mut medians: Vec<(usize, f64)> = Vec::new();
+    for requests in [1_000usize, 10_000, 100_000, 1_000_000] {
+        if requests > max {
+            continue;
+        }
+        // A million requests take minutes: one run of it.
+        let n_runs = if requests >= 1_000_000 { 1 } else { runs };
+        let mut peaks = Vec::new();
+        for run in 1..=n_runs {
+            let out = Command::new(&me)
+                .args(["--child", &sim.base_url, &requests.to_string()])
+                .output()
+                .expect("child runs");
+            assert!(
+                out.status.success(),
+                "child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let nums: Vec<f64> = text
+                .split_whitespace()
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            let (peak_kib, bodies, rps) = (nums[0], nums[1], nums[2]);
+            println!(
+                "  {requests:>9} requests, run {run}: peak RSS {:>6.1} MiB (request bodies {:.1} MiB; {rps:.0} req/s)",
+                peak_kib / 1024.0,
+                bodies / (1024.0 * 1024.0)
+            );
+            peaks.push(peak_kib);
+        }
+        let (med, lo, hi) = common::spread(&peaks);
         println!(
-            "  {requests:>6} requests: peak RSS {:>6.1} MiB (request bodies {:.1} MiB; {rps:.0} req/s)",
-            peak_kib / 1024.0,
-            bodies / (1024.0 * 1024.0)
+            "  {requests:>9} requests: median {:.1} MiB (min {:.1}, max {:.1}) over {n_runs} run(s)",
+            med / 1024.0,
+            lo / 1024.0,
+            hi / 1024.0
         );
-        peaks.push(peak_kib);
+        medians.push((requests, med));
     }
-    let per_request = (peaks[1] - peaks[0]) * 1024.0 / 9_000.0;
-    println!(
-        "  10x the requests: peak RSS x{:.2} ({:+.1} MiB, about {per_request:.0} bytes per extra request: its timing sample)",
-        peaks[1] / peaks[0],
-        (peaks[1] - peaks[0]) / 1024.0
-    );
+    if let (Some(&(n0, p0)), Some(&(n1, p1))) = (medians.first(), medians.last()) {
+        if n1 > n0 {
+            println!(
+                "  {n0} -> {n1} requests: peak RSS x{:.2} ({:+.1} MiB, {:+.1} bytes per extra request); load average {} at end",
+                p1 / p0,
+                (p1 - p0) / 1024.0,
+                (p1 - p0) * 1024.0 / (n1 - n0) as f64,
+                common::loadavg()
+            );
+        }
+    }
 }

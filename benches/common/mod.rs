@@ -71,3 +71,71 @@ pub fn peak_rss_kib() -> Option<u64> {
 pub fn machine() -> String {
     eyetest::throughput::probe::cpu_description()
 }
+
+/// CPU time (user + system) used so far by this process, or by its waited-for children.
+/// The engine runs as a child too, but it is only waited for when it is dropped, so during
+/// a bench the children's figure grows only by the short-lived tools it ran (oha).
+pub fn cpu_s(who: Who) -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let which = match who {
+        Who::Me => libc::RUSAGE_SELF,
+        Who::Children => libc::RUSAGE_CHILDREN,
+    };
+    // SAFETY: `u` is a valid, writable rusage; getrusage only writes into it.
+    if unsafe { libc::getrusage(which, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Whose CPU time [`cpu_s`] reads.
+#[derive(Clone, Copy)]
+pub enum Who {
+    Me,
+    Children,
+}
+
+/// CPU seconds (user + system) a running process has used, from `/proc/<pid>/stat`: how the
+/// engine's share is told apart from the client's.
+pub fn process_cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    f.iter().sum::<f64>() / hz
+}
+
+/// The 1-minute load average, for the context every figure needs on a shared machine.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Median, minimum and maximum of `v` (the median of an even count is the mean of the middle
+/// two): what every bench reports, never the best run alone.
+pub fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let n = s.len();
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    (med, s[0], s[n - 1])
+}

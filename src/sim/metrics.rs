@@ -88,6 +88,46 @@ pub(super) fn render(engine: &Engine) -> String {
         "Requests answered in full",
         s.completed.to_string(),
     );
+    // Sum and count only (one `+Inf` bucket): a mean per scrape interval is what a benchmark
+    // needs to tell the engine's lateness from the client's, and buckets would be invented.
+    let mut histogram = |name: &str, help: &str, sum_ns: u64, count: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let le = format!(
+            "{{model_name=\"{}\",le=\"+Inf\"}}",
+            escape(engine.model_id())
+        );
+        let _ = writeln!(out, "{name}_bucket{le} {count}");
+        let _ = writeln!(out, "{name}_sum{labels} {}", sum_ns as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{labels} {count}");
+    };
+    histogram(
+        "vllm:time_to_first_token_seconds",
+        "Streamed answers: parsed request to first token sent",
+        s.ttft_ns_sum,
+        s.ttft_count,
+    );
+    histogram(
+        "vllm:inter_token_latency_seconds",
+        "Streamed answers: gap between consecutive tokens sent",
+        s.itl_ns_sum,
+        s.itl_count,
+    );
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
+        );
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let sample = match kind {
+            "counter" => format!("{name}_total"),
+            _ => name.to_string(),
+        };
+        let _ = writeln!(out, "{sample}{labels} {value}");
+    };
     family(
         "eyetest_sim:requests_received",
         "counter",

@@ -115,6 +115,15 @@ pub struct SimStats {
     /// and output tokens sent.
     pub prompt_tokens: u64,
     pub generation_tokens: u64,
+    /// Streamed answers' time to first token as the engine saw it, from the parsed request
+    /// to the first token's send, summed in nanoseconds, and how many: the engine side of
+    /// vLLM's `time_to_first_token_seconds`, so a benchmark can tell the client's
+    /// measurement error from the engine being late.
+    pub ttft_ns_sum: u64,
+    pub ttft_count: u64,
+    /// Gaps between consecutive tokens' sends, summed in nanoseconds, and how many.
+    pub itl_ns_sum: u64,
+    pub itl_count: u64,
 }
 
 /// The start-up line: says plainly that this is a test double.

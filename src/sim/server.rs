@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -62,6 +62,10 @@ struct Counters {
     images_decoded: AtomicU64,
     prompt_tokens: AtomicU64,
     generation_tokens: AtomicU64,
+    ttft_ns_sum: AtomicU64,
+    ttft_count: AtomicU64,
+    itl_ns_sum: AtomicU64,
+    itl_count: AtomicU64,
 }
 
 impl Engine {
@@ -122,7 +126,25 @@ impl Engine {
             images_decoded: get(&c.images_decoded),
             prompt_tokens: get(&c.prompt_tokens),
             generation_tokens: get(&c.generation_tokens),
+            ttft_ns_sum: get(&c.ttft_ns_sum),
+            ttft_count: get(&c.ttft_count),
+            itl_ns_sum: get(&c.itl_ns_sum),
+            itl_count: get(&c.itl_count),
         }
+    }
+
+    /// Records a token's send: the first one's delay since the request was parsed (TTFT),
+    /// or the gap since the previous token (ITL).
+    pub(super) fn time_token(&self, first: bool, since: Duration) {
+        let c = &self.counters;
+        let ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        let (sum, count) = if first {
+            (&c.ttft_ns_sum, &c.ttft_count)
+        } else {
+            (&c.itl_ns_sum, &c.itl_count)
+        };
+        sum.fetch_add(ns, Ordering::Relaxed);
+        count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts tokens as a real engine's counters do: the prompt once prefill is done, each

@@ -51,6 +51,7 @@ pub(super) fn stream_response(
         job,
         phase: Phase::Admit,
         next_at: Instant::now(),
+        last_sent: None,
         slot: None,
         fault,
         strike_at: FAULT_AFTER_TOKENS.min(n.saturating_sub(1)),
@@ -87,6 +88,8 @@ struct Sse {
     phase: Phase,
     /// Deadline of the next token: the previous one's send time plus its gap.
     next_at: Instant,
+    /// When the previous token went out, for the engine-side ITL.
+    last_sent: Option<Instant>,
     slot: Option<Slot>,
     fault: Option<Behaviour>,
     /// The token a mid-stream fault replaces: never the last, which carries finish_reason.
@@ -154,6 +157,13 @@ impl Sse {
                 }
                 if n > 0 {
                     self.engine.count_tokens(0, 1);
+                    let now = Instant::now();
+                    let since = match self.last_sent {
+                        None => now.saturating_duration_since(self.job.arrival),
+                        Some(prev) => now.saturating_duration_since(prev),
+                    };
+                    self.engine.time_token(self.last_sent.is_none(), since);
+                    self.last_sent = Some(now);
                 }
                 let last = i + 1 >= n;
                 let finish = if last {

@@ -177,3 +177,39 @@ fn a_stalled_engine_is_late_and_never_bursts() {
         "tokens came in a burst (gaps in ms, tpot {tpot}): {gaps:?}"
     );
 }
+
+/// The engine publishes its own side of TTFT and ITL (vLLM's histogram names, sum and
+/// count) so a benchmark can tell its client's measurement error from the engine's
+/// lateness. Fixed 40 ms TTFT and 15 ms per token: the engine's means are at least those,
+/// the client's TTFT is at least the engine's, and every token but the first is one gap.
+#[tokio::test]
+async fn the_engine_publishes_its_own_ttft_and_itl() {
+    const TOKENS: u32 = 6;
+    let config = SimConfig {
+        latency: Latency::fixed(Duration::from_millis(40), Duration::from_millis(15)),
+        ..SimConfig::default()
+    };
+    let server = SimServer::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let base = server.base_url();
+    let body = request(&big_png_url(), true, TOKENS);
+    let start = Instant::now();
+    let times = token_times(&base, &body, |_| {}).await;
+    let client_ttft = (times[0] - start).as_secs_f64();
+    let ttft_sum = metric(&base, "vllm:time_to_first_token_seconds_sum").await;
+    let ttft_n = metric(&base, "vllm:time_to_first_token_seconds_count").await;
+    let itl_sum = metric(&base, "vllm:inter_token_latency_seconds_sum").await;
+    let itl_n = metric(&base, "vllm:inter_token_latency_seconds_count").await;
+    server.shutdown().await;
+    assert_eq!((ttft_n, itl_n), (1.0, f64::from(TOKENS - 1)));
+    assert!(
+        (0.040..client_ttft).contains(&ttft_sum),
+        "engine TTFT {ttft_sum} s, client {client_ttft} s"
+    );
+    let itl_mean = itl_sum / itl_n;
+    assert!(
+        (0.015..0.5).contains(&itl_mean),
+        "engine ITL mean {itl_mean} s"
+    );
+}
