@@ -156,14 +156,14 @@ impl Session {
     }
 
     /// The client for a target, reaching it (and starting its simulated engine) on first use.
-    async fn client(&self, target: &Target) -> Result<OpenAiClient, String> {
+    async fn client(&self, target: &Target) -> Result<OpenAiClient, ConnectError> {
         self.targets[&target.name]
             .connection
             .get_or_init(|| connect(target, Use::Cases, Some(&self.http)))
             .await
             .as_ref()
             .map(|c| c.client.clone())
-            .map_err(ToString::to_string)
+            .map_err(Clone::clone)
     }
 
     /// The request a case sends. A replay target asks as the target it replays, so that the
@@ -214,7 +214,10 @@ impl Session {
             timing.request += start.elapsed();
             return Ok((answer?, sha));
         }
-        let client = self.client(target).await.map_err(CaseError::Setup)?;
+        let client = self
+            .client(target)
+            .await
+            .map_err(|e| CaseError::Setup(e.to_string()))?;
         let answer = {
             let permits = &self.targets[&target.name].permits;
             let waiting = Instant::now();
