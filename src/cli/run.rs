@@ -101,7 +101,9 @@ pub fn run(root: &Path, opts: RunOptions) -> ExitCode {
     };
     let stopped = {
         let _in_runtime = runtime().enter();
-        match crate::halt::on_signals(session.halt().clone(), crate::halt::grace()) {
+        match crate::halt::on_signals(session.halt().clone(), crate::halt::grace(), |n| {
+            eprintln!("{n}")
+        }) {
             Ok(rx) => rx,
             Err(e) => {
                 eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");
