@@ -305,7 +305,7 @@ mod tests {
             "image": "i.png", "prompt": "p", "status": "passed", "elapsed_ms": 1.0,
         });
         std::fs::write(&path, format!("{record}\n{{\"test\": \"b@")).unwrap();
-        let (records, left_out) = load_runs(&[path.clone()], false).unwrap();
+        let (records, left_out) = load_runs(std::slice::from_ref(&path), false).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(
             (left_out.skipped[0].path.as_path(), left_out.skipped[0].line),
