@@ -8,6 +8,7 @@ use std::time::Instant;
 use eyetest::fixture::{encode_png, Truth};
 use eyetest::runner::{run_all, runtime, Selection, Session};
 use eyetest::spec::Suite;
+use eyetest::warning::Warnings;
 
 const CASES: usize = 28;
 
@@ -50,7 +51,7 @@ fn wall_time(concurrency: usize) -> f64 {
         .iter()
         .map(|c| (c.clone(), target.clone()))
         .collect();
-    let session = Session::new(suite.clone());
+    let session = Session::new(suite.clone(), Warnings::none());
     let start = Instant::now();
     let mut passed = 0;
     runtime().block_on(run_all(session, pairs, Selection::all(), |_, _, o, _| {

@@ -99,37 +99,67 @@ pub fn grace() -> Duration {
         .map_or(Duration::from_secs(5), Duration::from_secs_f64)
 }
 
+/// What the signal watcher has to say, as it acts: the caller decides how to show it (the
+/// command line prints it to stderr). `Display` is the whole line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HaltNotice {
+    /// The first signal: draining, with this much grace for the cases in flight.
+    Draining { stop: Stop, grace: Duration },
+    /// The second signal: the process exits right after this notice.
+    Exiting { stop: Stop },
+}
+
+impl std::fmt::Display for HaltNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HaltNotice::Draining { stop, grace } => write!(
+                f,
+                "\neyetest: {} received: starting no new case; cases in flight get {:.1} s to \
+                 finish (send it again to stop at once)",
+                stop.name(),
+                grace.as_secs_f64()
+            ),
+            HaltNotice::Exiting { stop } => {
+                write!(f, "eyetest: {} again: stopping now", stop.name())
+            }
+        }
+    }
+}
+
 /// Listens for SIGINT and SIGTERM on behalf of `halt`. Call it inside the runtime before
 /// anything starts, so that a signal can never meet the default handler and kill the process
 /// mid-write. The returned receiver says which signal stopped the run, if any did.
-pub fn on_signals(halt: Halt, grace: Duration) -> std::io::Result<watch::Receiver<Option<Stop>>> {
+///
+/// `notify` hears each step as it is taken. It is called from the watcher task, and for a
+/// second signal just before the process exits (nobody returns to print after that), so it
+/// should print at once and not block.
+pub fn on_signals(
+    halt: Halt,
+    grace: Duration,
+    notify: impl Fn(HaltNotice) + Send + 'static,
+) -> std::io::Result<watch::Receiver<Option<Stop>>> {
     let (tx, rx) = watch::channel(None);
     let mut signals = Signals::install()?;
     tokio::spawn(async move {
         let first = signals.next().await;
         tx.send_replace(Some(first));
-        eprintln!(
-            "\neyetest: {} received: starting no new case; cases in flight get {:.1} s to finish \
-             (send it again to stop at once)",
-            first.name(),
-            grace.as_secs_f64()
-        );
+        notify(HaltNotice::Draining { stop: first, grace });
         halt.drain();
         tokio::select! {
             _ = tokio::time::sleep(grace) => halt.abort(),
-            second = signals.next() => exit_now(second),
+            second = signals.next() => exit_now(second, &notify),
         }
         let second = signals.next().await;
-        exit_now(second);
+        exit_now(second, &notify);
     });
     Ok(rx)
 }
 
 /// The second signal: no more waiting. Every finished result is already written; a
 /// recording being written has its temp file removed so nothing half-written stays behind.
-fn exit_now(stop: Stop) -> ! {
+fn exit_now(stop: Stop, notify: &impl Fn(HaltNotice)) -> ! {
     crate::atomic::remove_pending_temp_files();
-    eprintln!("eyetest: {} again: stopping now", stop.name());
+    notify(HaltNotice::Exiting { stop });
     std::process::exit(stop.exit_code().into())
 }
 

@@ -32,6 +32,7 @@ use crate::runner::{runtime, Session};
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
 use crate::verdict::{CaseVerdict, Outcome};
+use crate::warning::Warnings;
 
 /// Names the run the results of this process belong to, so that processes of one run (nextest
 /// starts one per test) write one run; unset, nextest's `NEXTEST_RUN_ID` is used, else a new id.
@@ -171,9 +172,9 @@ fn trials_with(
     record: bool,
 ) -> Vec<Trial> {
     let session = if record {
-        Session::recording(suite.clone())
+        Session::recording(suite.clone(), stderr_warnings())
     } else {
-        Session::new(suite.clone())
+        Session::new(suite.clone(), stderr_warnings())
     };
     let mut out = Vec::new();
     for case in &suite.cases {
@@ -242,4 +243,9 @@ fn completion(
     } else {
         Err(problems.join("\n\n").into())
     }
+}
+
+/// The harness is the test binary's `main`: the library's warnings go to its stderr.
+pub(crate) fn stderr_warnings() -> Warnings {
+    Warnings::new(|w| eprintln!("{w}"))
 }

@@ -98,6 +98,8 @@ pub mod targets;
 pub mod throughput;
 #[doc(hidden)]
 pub mod verdict;
+#[doc(hidden)]
+pub mod warning;
 
 /// The old name of [`targets`], kept so that code written against it still builds.
 #[doc(hidden)]

@@ -262,21 +262,39 @@ impl ResultsWriter {
 }
 
 /// Reads a results file; a torn last line (a run killed mid-write) is skipped, not fatal.
+/// For callers that do not report skipped lines (tests); reports use [`read_results_lenient`].
 pub fn read_results(path: &Path) -> std::io::Result<Vec<ResultRecord>> {
+    read_results_lenient(path).map(|(records, _)| records)
+}
+
+/// A line of a results file that is not a record (a run killed mid-write tears the last).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("eyetest: {}:{line}: skipping unreadable result line: {reason}", path.display())]
+pub struct SkippedLine {
+    pub path: PathBuf,
+    /// 1-based.
+    pub line: usize,
+    /// What the JSON parser said.
+    pub reason: String,
+}
+
+/// Reads a results file, with the lines that are not records, for the caller to report.
+pub fn read_results_lenient(path: &Path) -> std::io::Result<(Vec<ResultRecord>, Vec<SkippedLine>)> {
     let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(line) {
             Ok(r) => out.push(r),
-            Err(e) => eprintln!(
-                "eyetest: {}:{}: skipping unreadable result line: {e}",
-                path.display(),
-                i + 1
-            ),
+            Err(e) => skipped.push(SkippedLine {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: e.to_string(),
+            }),
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }

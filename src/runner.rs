@@ -16,6 +16,7 @@ use crate::rubric::Verdict;
 use crate::spec::{Case, Suite};
 use crate::targets::{connect, ConnectError, Connection, Decision, Target, Use};
 pub use crate::verdict::{CaseError, CaseTiming, Outcome, Repeats};
+use crate::warning::{Warning, Warnings};
 
 /// The process-wide runtime. RUST-NOTES: several runtimes sharing one reqwest client fail
 /// with "dispatch task is gone", so every trial `block_on`s this one.
@@ -51,10 +52,13 @@ pub struct Session {
     record: bool,
     /// Stops new requests once a run is told to stop (`eyetest run` on SIGINT/SIGTERM).
     halt: Halt,
+    /// Where warnings met while running go (an image too large, a case task that died).
+    warnings: Warnings,
 }
 
 impl Session {
-    pub fn new(suite: Arc<Suite>) -> Arc<Session> {
+    /// A session for `suite`, handing its warnings to `warnings`.
+    pub fn new(suite: Arc<Suite>, warnings: Warnings) -> Arc<Session> {
         let targets = suite
             .config
             .targets
@@ -76,12 +80,13 @@ impl Session {
             images: Mutex::new(HashMap::new()),
             record: false,
             halt: Halt::default(),
+            warnings,
         })
     }
 
     /// Like [`Session::new`], storing every live answer as a recording for replay targets.
-    pub fn recording(suite: Arc<Suite>) -> Arc<Session> {
-        let mut s = Arc::into_inner(Session::new(suite)).expect("fresh session");
+    pub fn recording(suite: Arc<Suite>, warnings: Warnings) -> Arc<Session> {
+        let mut s = Arc::into_inner(Session::new(suite, warnings)).expect("fresh session");
         s.record = true;
         Arc::new(s)
     }
@@ -107,13 +112,14 @@ impl Session {
             .clone();
         let path = case.image_path.clone();
         let shown = case.image.display().to_string();
+        let warnings = self.warnings.clone();
         cell.get_or_init(|| async move {
             let bytes = tokio::fs::read(&path)
                 .await
                 .map_err(|e| format!("cannot read image `{shown}`: {e}"))?;
             // Once per image per run: the cell is initialised once.
-            if let Some(w) = crate::backend::large_image_warning(&shown, bytes.len()) {
-                eprintln!("{w}");
+            if let Some(w) = Warning::large_image(&shown, bytes.len()) {
+                warnings.emit(w);
             }
             ImageData::from_bytes(bytes)
                 .map(Arc::new)
@@ -150,14 +156,14 @@ impl Session {
     }
 
     /// The client for a target, reaching it (and starting its simulated engine) on first use.
-    async fn client(&self, target: &Target) -> Result<OpenAiClient, String> {
+    async fn client(&self, target: &Target) -> Result<OpenAiClient, ConnectError> {
         self.targets[&target.name]
             .connection
             .get_or_init(|| connect(target, Use::Cases, Some(&self.http)))
             .await
             .as_ref()
             .map(|c| c.client.clone())
-            .map_err(ToString::to_string)
+            .map_err(Clone::clone)
     }
 
     /// The request a case sends. A replay target asks as the target it replays, so that the
@@ -208,7 +214,10 @@ impl Session {
             timing.request += start.elapsed();
             return Ok((answer?, sha));
         }
-        let client = self.client(target).await.map_err(CaseError::Setup)?;
+        let client = self
+            .client(target)
+            .await
+            .map_err(|e| CaseError::Setup(e.to_string()))?;
         let answer = {
             let permits = &self.targets[&target.name].permits;
             let waiting = Instant::now();
@@ -400,7 +409,9 @@ pub async fn run_all(
             Ok(Ok((case, target, outcome, timing))) => on_done(&case, &target, outcome, timing),
             Ok(Err(Unstarted::Aborted)) => unfinished.aborted += 1,
             Ok(Err(Unstarted::NotStarted)) => unfinished.not_started += 1,
-            Err(e) => eprintln!("eyetest: a case task failed: {e}"),
+            Err(e) => session.warnings.emit(Warning::CaseTask {
+                message: e.to_string(),
+            }),
         }
     }
     unfinished

@@ -17,19 +17,8 @@ use sha2::{Digest, Sha256};
 /// Images larger than this are sent with a warning: no eye exam needs one (a model sees a
 /// few hundred pixels a side), servers refuse bodies around 50 MB with HTTP 413, and base64
 /// makes the request a third larger still, so one this big is most likely the wrong file.
+/// See [`crate::warning::Warning::large_image`].
 pub const LARGE_IMAGE_BYTES: usize = 20 * 1024 * 1024;
-
-/// The warning for an image of `len` bytes read from `shown`, if it is over
-/// [`LARGE_IMAGE_BYTES`]. Callers print it once per image.
-pub fn large_image_warning(shown: &str, len: usize) -> Option<String> {
-    (len > LARGE_IMAGE_BYTES).then(|| {
-        format!(
-            "warning: image `{shown}` is {:.1} MB (over {} MB): it is sent whole, base64-encoded (a third larger), and many servers refuse requests over ~50 MB with HTTP 413; resize it unless you mean to test large uploads",
-            len as f64 / 1e6,
-            LARGE_IMAGE_BYTES / (1024 * 1024)
-        )
-    })
-}
 
 /// An image read once and encoded once per run, shared by every request that sends it
 /// (a throughput sweep sends the same bytes thousands of times).

@@ -20,7 +20,7 @@ mod response;
 mod tls;
 
 pub use self::response::MAX_RESPONSE_BYTES;
-pub use self::tls::{http_client_with_ca, load_ca_file};
+pub use self::tls::{http_client_with_ca, load_ca_file, CaError};
 
 use self::redact::{scrub_error, scrub_text, shown_url, strip_userinfo_text, urlencoding_decode};
 use self::response::{

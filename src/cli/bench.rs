@@ -14,6 +14,7 @@ use crate::targets::{Decision, Selection, Use};
 use crate::throughput::load::{Progress, ProgressEvent};
 use crate::throughput::run::{run, RunOptions};
 use crate::throughput::spec::ThroughputSpec;
+use crate::warning::Warnings;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -111,6 +112,10 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
             let bar = progress_bar(spec);
             let mut o = opts.clone();
             o.progress = progress(&bar);
+            o.warnings = {
+                let bar = bar.clone();
+                Warnings::new(move |w| bar.suspend(|| eprintln!("{w}")))
+            };
             let result = runtime().block_on(run(spec, target, &o));
             bar.finish_and_clear();
             ran += 1;

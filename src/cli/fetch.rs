@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::fetch::{self, FetchOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::fetch::{self, FetchEvent, FetchOptions};
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
@@ -96,9 +98,34 @@ pub fn run(root: &Path, args: FetchArgs) -> ExitCode {
         mirror: args.mirror,
         ca_file,
         timeout,
-        progress: true,
     };
-    let summary = crate::runner::runtime().block_on(fetch::fetch(&suite.root, &photos, &opts));
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    // Where the current photo's bytes start on the bar.
+    let mut before = 0;
+    let summary =
+        crate::runner::runtime().block_on(fetch::fetch(&suite.root, &photos, &opts, |event| {
+            match event {
+                FetchEvent::Begin { total_bytes } => bar.set_length(total_bytes),
+                FetchEvent::Photo { photo } => {
+                    bar.set_message(photo.key());
+                    before = bar.position();
+                }
+                FetchEvent::Received { bytes } => bar.set_position(before + bytes),
+                FetchEvent::Fetched { photo } => {
+                    bar.suspend(|| eprintln!("fetched {} ({} bytes)", photo.key(), photo.bytes));
+                    bar.set_position(before + photo.bytes);
+                }
+                FetchEvent::Failed { photo, error } => {
+                    bar.suspend(|| eprintln!("FAILED  {}: {error}", photo.key()));
+                    bar.set_position(before + photo.bytes);
+                }
+            }
+        }));
+    bar.finish_and_clear();
     println!(
         "{} photo(s), {}: {} fetched, {} already verified, {} failed; cache: {}",
         photos.len(),

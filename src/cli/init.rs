@@ -19,8 +19,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::backend::{Answer, ImageData, Timing};
-use crate::fixture::{read_truth, Catalogue, CATALOGUE_FILE};
+use crate::backend::{Answer, ImageData, ImageError, Timing};
+use crate::diagnostic::InputErrors;
+use crate::fixture::{read_truth, Catalogue, FixtureError, CATALOGUE_FILE};
 use crate::report::runs::absolute;
 use crate::sim::Behaviour;
 use crate::spec::Suite;
@@ -133,14 +134,66 @@ pub fn run(root: &Path, args: InitArgs) -> ExitCode {
     }
 }
 
+/// Why `eyetest init` did not create the project.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A bug in eyetest, not in the user's project.
+    #[error("bad built-in fixture catalogue: {0}")]
+    Catalogue(#[source] FixtureError),
+    /// A bug in eyetest, not in the user's project.
+    #[error("bad built-in example spec: {0}")]
+    ExampleSpec(#[source] toml::de::Error),
+    #[error(
+        "refusing to overwrite what is already in {}:\n{}\nchoose an empty directory, or move these away",
+        dir.display(),
+        existing.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n")
+    )]
+    Exists {
+        dir: PathBuf,
+        existing: Vec<PathBuf>,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Fixtures(#[from] FixtureError),
+    #[error("the new project does not load:\n{}", .0.render(false))]
+    DoesNotLoad(InputErrors),
+    #[error("cannot read {}: {source}", path.display())]
+    ReadImage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} carries no ground truth", image.display())]
+    NoTruth { image: PathBuf },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The snapshot check's own message.
+    #[error("{0}")]
+    Snapshot(String),
+    #[error(
+        "the snapshot {} was not recorded; the first `cargo test` will fail until it is \
+         accepted with `cargo insta review`",
+        path.display()
+    )]
+    NotRecorded { path: PathBuf },
+}
+
 /// Creates the project in `dir`; returns the files created, relative to `dir`.
-pub fn init(dir: &Path, source: &Source) -> Result<Vec<PathBuf>, String> {
-    let texts = text_files(dir, source)?;
+pub fn init(dir: &Path, source: &Source) -> Result<Vec<PathBuf>, InitError> {
+    let texts = text_files(dir, source);
     let catalogue = Catalogue::parse(
         CATALOGUE,
         Path::new("fixtures").join(CATALOGUE_FILE).as_path(),
     )
-    .map_err(|e| format!("bad built-in fixture catalogue: {e}"))?;
+    .map_err(InitError::Catalogue)?;
     let pngs: Vec<PathBuf> = catalogue
         .fixtures
         .iter()
@@ -151,41 +204,36 @@ pub fn init(dir: &Path, source: &Source) -> Result<Vec<PathBuf>, String> {
     let mut planned: Vec<PathBuf> = texts.iter().map(|(p, _)| p.clone()).collect();
     planned.extend(pngs.iter().cloned());
     planned.extend(snapshots.iter().cloned());
-    let existing: Vec<String> = planned
+    let existing: Vec<PathBuf> = planned
         .iter()
         .filter(|p| dir.join(p).symlink_metadata().is_ok())
-        .map(|p| format!("  {}", p.display()))
+        .cloned()
         .collect();
     if !existing.is_empty() {
-        return Err(format!(
-            "refusing to overwrite what is already in {}:\n{}\nchoose an empty directory, or move these away",
-            dir.display(),
-            existing.join("\n")
-        ));
+        return Err(InitError::Exists {
+            dir: dir.to_path_buf(),
+            existing,
+        });
     }
 
     for (rel, text) in &texts {
         create(&dir.join(rel), text.as_bytes())?;
     }
-    crate::fixture::generate_all(&dir.join("fixtures")).map_err(|e| e.to_string())?;
+    crate::fixture::generate_all(&dir.join("fixtures"))?;
     record_snapshots(dir)?;
     for s in &snapshots {
         if !dir.join(s).is_file() {
-            return Err(format!(
-                "the snapshot {} was not recorded; the first `cargo test` will fail until it is \
-                 accepted with `cargo insta review`",
-                s.display()
-            ));
+            return Err(InitError::NotRecorded { path: s.clone() });
         }
     }
     Ok(planned)
 }
 
-fn text_files(dir: &Path, source: &Source) -> Result<Vec<(PathBuf, String)>, String> {
+fn text_files(dir: &Path, source: &Source) -> Vec<(PathBuf, String)> {
     let cargo_toml = CARGO_TOML
         .replace("{{name}}", &package_name(dir))
         .replace("{{eyetest}}", &source.requirement());
-    Ok([
+    [
         ("Cargo.toml", cargo_toml),
         ("tests/eyetest.rs", HARNESS.to_string()),
         ("src/lib.rs", LIB_RS.to_string()),
@@ -197,11 +245,11 @@ fn text_files(dir: &Path, source: &Source) -> Result<Vec<(PathBuf, String)>, Str
     ]
     .into_iter()
     .map(|(p, t)| (PathBuf::from(p), t))
-    .collect())
+    .collect()
 }
 
 /// `golden/snapshots/example/<case>@sim.snap` for each case of the example spec.
-fn snapshot_files() -> Result<Vec<PathBuf>, String> {
+fn snapshot_files() -> Result<Vec<PathBuf>, InitError> {
     #[derive(serde::Deserialize)]
     struct Spec {
         case: Vec<Case>,
@@ -210,8 +258,7 @@ fn snapshot_files() -> Result<Vec<PathBuf>, String> {
     struct Case {
         name: String,
     }
-    let spec: Spec =
-        toml::from_str(EXAMPLE_SPEC).map_err(|e| format!("bad built-in example spec: {e}"))?;
+    let spec: Spec = toml::from_str(EXAMPLE_SPEC).map_err(InitError::ExampleSpec)?;
     Ok(spec
         .case
         .iter()
@@ -225,35 +272,44 @@ fn snapshot_files() -> Result<Vec<PathBuf>, String> {
 
 /// Creates a new file (and its directory); never replaces one, even if it appeared since the
 /// check above.
-fn create(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn create(path: &Path, bytes: &[u8]) -> Result<(), InitError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| InitError::Create {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    f.write_all(bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|source| InitError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    f.write_all(bytes).map_err(|source| InitError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Records the example's snapshot for every simulated target, from the fixtures' ground truth.
-fn record_snapshots(dir: &Path) -> Result<(), String> {
+fn record_snapshots(dir: &Path) -> Result<(), InitError> {
     // insta reads its mode from the environment. This runs in the `eyetest` process before
     // any other thread exists, and only insta reads these variables afterwards.
     std::env::set_var("INSTA_UPDATE", "always");
     std::env::set_var("INSTA_OUTPUT", "none");
     std::env::set_var("INSTA_WORKSPACE_ROOT", dir);
-    let suite = Suite::load(dir)
-        .map_err(|e| format!("the new project does not load:\n{}", e.render(false)))?;
+    let suite = Suite::load(dir).map_err(InitError::DoesNotLoad)?;
     for case in suite.cases.iter().filter(|c| c.spec.id == EXAMPLE_ID) {
-        let bytes = std::fs::read(&case.image_path)
-            .map_err(|e| format!("cannot read {}: {e}", case.image_path.display()))?;
-        let truth = read_truth(&bytes)
-            .ok_or_else(|| format!("{} carries no ground truth", case.image.display()))?;
-        let image = ImageData::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&case.image_path).map_err(|source| InitError::ReadImage {
+            path: case.image_path.clone(),
+            source,
+        })?;
+        let truth = read_truth(&bytes).ok_or_else(|| InitError::NoTruth {
+            image: case.image.clone(),
+        })?;
+        let image = ImageData::from_bytes(bytes)?;
         for tname in &case.targets {
             let Some(target) = suite.target(tname) else {
                 continue;
@@ -283,7 +339,7 @@ fn record_snapshots(dir: &Path) -> Result<(), String> {
                 &image.sha256,
             );
             if let Some(problem) = check.problem() {
-                return Err(problem);
+                return Err(InitError::Snapshot(problem));
             }
         }
     }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::report::runs::{absolute, latest, load_runs};
+use crate::report::runs::{absolute, latest, load_runs, LoadError};
 use crate::report::{compare, junit, markdown, table};
 use crate::results::ResultRecord;
 
@@ -78,21 +78,40 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn render(root: &Path, args: &ReportArgs) -> Result<String, String> {
+/// Why a report was not made.
+#[derive(Debug, thiserror::Error)]
+enum ReportError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("--compare renders markdown or text: drop --format, or use --format text")]
+    CompareFormat,
+    #[error("cannot write JUnit XML: {0}")]
+    Junit(#[source] quick_junit::SerializeError),
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+}
+
+fn render(root: &Path, args: &ReportArgs) -> Result<String, ReportError> {
     let given = if args.inputs.is_empty() {
-        vec![latest(root).map_err(|e| e.to_string())?]
+        vec![latest(root)?]
     } else {
         args.inputs.clone()
     };
     let inputs: Vec<PathBuf> = given.iter().map(|p| resolve(root, p)).collect();
-    let (records, left_out) = load_runs(&inputs, args.all_runs).map_err(|e| e.to_string())?;
+    let (records, left_out) = load_runs(&inputs, args.all_runs)?;
     for note in left_out.notes() {
         eprintln!("{note}");
     }
     let names: Vec<String> = given.iter().map(|p| p.display().to_string()).collect();
     if let Some(before_path) = &args.compare {
-        let (before, left_out) =
-            load_runs(&[resolve(root, before_path)], args.all_runs).map_err(|e| e.to_string())?;
+        let (before, left_out) = load_runs(&[resolve(root, before_path)], args.all_runs)?;
         for note in left_out.notes() {
             eprintln!("{note}");
         }
@@ -104,9 +123,7 @@ fn render(root: &Path, args: &ReportArgs) -> Result<String, String> {
                 &names.join(", "),
             )),
             Format::Text => Ok(compare::render_text(&c)),
-            Format::Junit | Format::Json => Err(
-                "--compare renders markdown or text: drop --format, or use --format text".into(),
-            ),
+            Format::Junit | Format::Json => Err(ReportError::CompareFormat),
         };
     }
     Ok(match args.format {
@@ -121,18 +138,16 @@ fn render(root: &Path, args: &ReportArgs) -> Result<String, String> {
             }
             markdown::render(&records, &opts)
         }
-        Format::Junit => {
-            junit::render(&records).map_err(|e| format!("cannot write JUnit XML: {e}"))?
-        }
+        Format::Junit => junit::render(&records).map_err(ReportError::Junit)?,
         Format::Json => json_lines(&records)?,
         Format::Text => text(&records),
     })
 }
 
-fn json_lines(records: &[ResultRecord]) -> Result<String, String> {
+fn json_lines(records: &[ResultRecord]) -> Result<String, ReportError> {
     let mut out = String::new();
     for r in records {
-        out.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+        out.push_str(&serde_json::to_string(r).map_err(ReportError::Json)?);
         out.push('\n');
     }
     Ok(out)
@@ -151,13 +166,17 @@ fn text(records: &[ResultRecord]) -> String {
 }
 
 /// Writes to `out` (creating its directory) or to stdout; returns the file written, if any.
-fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>, String> {
+fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>, ReportError> {
     match out {
         Some(p) => {
             let p = resolve(root, p);
             // Atomic, so a CI step reading the report never sees half of one.
-            crate::atomic::write_atomic(&p, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            crate::atomic::write_atomic(&p, text.as_bytes()).map_err(|source| {
+                ReportError::Write {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
             Ok(Some(p))
         }
         None => {
@@ -169,7 +188,7 @@ fn write(root: &Path, out: Option<&Path>, text: &str) -> Result<Option<PathBuf>,
                 Ok(()) => Ok(None),
                 // `eyetest report | head` is not an error.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(None),
-                Err(e) => Err(format!("cannot write to stdout: {e}")),
+                Err(e) => Err(ReportError::Stdout(e)),
             }
         }
     }

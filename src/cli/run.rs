@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::results::{ResultRecord, ResultsWriter, Status};
 use crate::runner::{run_all, runtime, Session};
 use crate::targets::{Decision, Partition, Selection, Use};
+use crate::warning::Warnings;
 
 /// What `eyetest run` was asked for on the command line.
 pub struct RunOptions {
@@ -94,13 +95,15 @@ pub fn run(root: &Path, opts: RunOptions) -> ExitCode {
         );
     }
     let session = if record {
-        Session::recording(suite.clone())
+        Session::recording(suite.clone(), Warnings::new(|w| eprintln!("{w}")))
     } else {
-        Session::new(suite.clone())
+        Session::new(suite.clone(), Warnings::new(|w| eprintln!("{w}")))
     };
     let stopped = {
         let _in_runtime = runtime().enter();
-        match crate::halt::on_signals(session.halt().clone(), crate::halt::grace()) {
+        match crate::halt::on_signals(session.halt().clone(), crate::halt::grace(), |n| {
+            eprintln!("{n}")
+        }) {
             Ok(rx) => rx,
             Err(e) => {
                 eprintln!("error: cannot listen for SIGINT/SIGTERM: {e}");

@@ -91,7 +91,9 @@ pub fn run(a: SimArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let addr = std::net::SocketAddr::new(a.host, a.port);
-    match runtime().block_on(crate::sim::serve_forever(addr, config)) {
+    match runtime().block_on(crate::sim::serve_forever(addr, config, |banner| {
+        println!("{banner}")
+    })) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: simulated engine on {addr}: {e}");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 #[cfg(feature = "cli")]
-pub use download::{fetch, FetchOptions, FetchSummary};
+pub use download::{fetch, FetchError, FetchEvent, FetchOptions, FetchSummary};
 pub use manifest::{Manifest, Manifests, Photo, CACHE_DIR, MANIFEST_DIR, MAX_PHOTO_BYTES};
 
 use crate::spec::{Case, Suite};

@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::results::{read_results, ResultRecord, Status};
+use crate::results::{read_results_lenient, ResultRecord, SkippedLine, Status};
 
 /// Marker the simulated engine puts in the model id it answers with
 /// (`eyetest-sim/terse (simulated engine, not a real model)`).
@@ -31,22 +31,27 @@ pub enum LoadError {
 /// What [`load`] left out: records of earlier runs in files that several runs appended to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeftOut {
+    /// Lines that are not records (a torn last line), in file order.
+    pub skipped: Vec<SkippedLine>,
     /// `(file, runs in it, records of earlier runs left out, run kept)`
     pub files: Vec<(PathBuf, usize, usize, String)>,
 }
 
 impl LeftOut {
-    /// One line per file, for stderr; empty when nothing was left out.
+    /// One line per skipped line, then one per file, for stderr; empty when nothing was left
+    /// out.
     pub fn notes(&self) -> Vec<String> {
-        self.files
+        let runs = self.files.iter().map(|(path, runs, dropped, kept)| {
+            format!(
+                "note: {} holds {runs} runs; reporting the latest ({kept}) and leaving out \
+                 {dropped} result(s) of earlier runs (--all-runs merges them)",
+                path.display()
+            )
+        });
+        self.skipped
             .iter()
-            .map(|(path, runs, dropped, kept)| {
-                format!(
-                    "note: {} holds {runs} runs; reporting the latest ({kept}) and leaving out \
-                     {dropped} result(s) of earlier runs (--all-runs merges them)",
-                    path.display()
-                )
-            })
+            .map(ToString::to_string)
+            .chain(runs)
             .collect()
     }
 }
@@ -79,7 +84,7 @@ pub fn load_runs(
     let mut all = Vec::new();
     let mut left_out = LeftOut::default();
     for path in paths {
-        let records = read_results(path).map_err(|source| {
+        let (records, skipped) = read_results_lenient(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 LoadError::Missing(path.clone())
             } else {
@@ -89,6 +94,7 @@ pub fn load_runs(
                 }
             }
         })?;
+        left_out.skipped.extend(skipped);
         let records = if all_runs {
             records
         } else {
@@ -289,6 +295,31 @@ pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torn_line_is_left_out_and_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let record = serde_json::json!({
+            "test": "a@t", "spec": "s", "case": "a", "target": "t", "model": "m",
+            "image": "i.png", "prompt": "p", "status": "passed", "elapsed_ms": 1.0,
+        });
+        std::fs::write(&path, format!("{record}\n{{\"test\": \"b@")).unwrap();
+        let (records, left_out) = load_runs(std::slice::from_ref(&path), false).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (left_out.skipped[0].path.as_path(), left_out.skipped[0].line),
+            (path.as_path(), 2)
+        );
+        let notes = left_out.notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("eyetest: ")
+                && notes[0].contains(":2: skipping unreadable result line: "),
+            "{}",
+            notes[0]
+        );
+    }
 
     #[test]
     fn relative_paths() {

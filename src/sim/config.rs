@@ -79,28 +79,36 @@ impl SimConfig {
 
     /// Why the fault settings make no sense, if they do not; the engine refuses to start
     /// rather than inject something other than what was asked for.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FaultError> {
         if !(0.0..=1.0).contains(&self.fault_rate) {
-            return Err(format!(
-                "fault_rate must be between 0 and 1, got {}",
-                self.fault_rate
-            ));
+            return Err(FaultError::Rate(self.fault_rate));
         }
         if let Some(b) = self.faults.iter().find(|b| !b.is_injectable()) {
-            return Err(format!(
-                "`{b}` cannot be injected at a fault rate; expected some of: {}",
-                names(&Behaviour::INJECTABLE)
-            ));
+            return Err(FaultError::NotInjectable(*b));
         }
         if self.fail_first > 0 && !self.behaviour.is_fault() {
-            return Err(format!(
-                "fail_first only applies to a fault behaviour, and `{}` is not one; expected one of: {}, flaky",
-                self.behaviour,
-                names(&Behaviour::INJECTABLE)
-            ));
+            return Err(FaultError::FailFirst(self.behaviour));
         }
         Ok(())
     }
+}
+
+/// Fault settings of a [`SimConfig`] that make no sense.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    #[error("fault_rate must be between 0 and 1, got {0}")]
+    Rate(f64),
+    #[error(
+        "`{0}` cannot be injected at a fault rate; expected some of: {injectable}",
+        injectable = names(&Behaviour::INJECTABLE)
+    )]
+    NotInjectable(Behaviour),
+    /// `fail_first` with a behaviour that is not a fault.
+    #[error(
+        "fail_first only applies to a fault behaviour, and `{0}` is not one; expected one of: {injectable}, flaky",
+        injectable = names(&Behaviour::INJECTABLE)
+    )]
+    FailFirst(Behaviour),
 }
 
 /// Draw numbers for [`answer::unit`], apart from the latency draws (small numbers, see
@@ -424,24 +432,28 @@ mod tests {
             fault_rate: 1.5,
             ..SimConfig::default()
         });
-        assert_eq!(e, "fault_rate must be between 0 and 1, got 1.5");
+        assert_eq!(e, FaultError::Rate(1.5));
+        assert_eq!(e.to_string(), "fault_rate must be between 0 and 1, got 1.5");
         assert!(check(SimConfig {
             fault_rate: f64::NAN,
             ..SimConfig::default()
         })
+        .to_string()
         .starts_with("fault_rate must be between 0 and 1"));
         let e = check(SimConfig {
             fault_rate: 0.1,
             faults: vec![Behaviour::Terse],
             ..SimConfig::default()
         });
-        assert!(e.starts_with("`terse` cannot be injected at a fault rate; expected some of: failing, unavailable,"), "{e}");
+        assert!(e.to_string().starts_with("`terse` cannot be injected at a fault rate; expected some of: failing, unavailable,"), "{e}");
         let e = check(SimConfig {
             fail_first: 1,
             ..SimConfig::default()
         });
         assert!(
-            e.starts_with("fail_first only applies to a fault behaviour, and `terse` is not one"),
+            e.to_string().starts_with(
+                "fail_first only applies to a fault behaviour, and `terse` is not one"
+            ),
             "{e}"
         );
         assert_eq!(SimConfig::default().check(), Ok(()));

@@ -74,7 +74,7 @@ mod unavailable;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use config::{Behaviour, Latency, SimConfig, UnknownBehaviour};
+pub use config::{Behaviour, FaultError, Latency, SimConfig, UnknownBehaviour};
 #[cfg(feature = "sim")]
 pub use serve::{router, serve_forever, SimServer};
 #[cfg(not(feature = "sim"))]

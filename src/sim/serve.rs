@@ -122,11 +122,16 @@ fn nodelay(
     })
 }
 
-/// Runs the engine until Ctrl-C or SIGTERM, announcing on stdout that it is simulated.
-pub async fn serve_forever(addr: SocketAddr, config: SimConfig) -> std::io::Result<()> {
+/// Runs the engine until Ctrl-C or SIGTERM. `listening` gets the start-up line, which says
+/// that the engine is simulated ([`banner`]), once the port is bound: the caller shows it.
+pub async fn serve_forever(
+    addr: SocketAddr,
+    config: SimConfig,
+    listening: impl FnOnce(&str),
+) -> std::io::Result<()> {
     let listener = bind(addr)?;
     let addr = listener.local_addr()?;
-    println!("{}", banner(addr, &config));
+    listening(&banner(addr, &config));
     let app = router(config);
     axum::serve(nodelay(listener), app)
         .with_graceful_shutdown(shutdown_signal())

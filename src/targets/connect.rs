@@ -2,10 +2,12 @@
 //! the throughput runner alike, so that what one applies (the target's `ca_file`, its API
 //! key, its timeouts) the other cannot forget.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Endpoint, Kind, Target, Unavailable};
-use crate::backend::openai::{OpenAiClient, OpenAiConfig, Secret};
+use crate::backend::openai::{CaError, OpenAiClient, OpenAiConfig, Secret};
 use crate::sim::SimServer;
 
 /// What the client is for.
@@ -21,18 +23,25 @@ pub enum Use {
 
 /// Why a target could not be reached. Cloneable: a session reaches each target once and
 /// hands the same answer to every case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectError {
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error("target `{target}` replays recorded answers; it has no endpoint to connect to")]
     Replay { target: String },
-    #[error("target `{target}`: {reason}")]
-    SimConfig { target: String, reason: String },
-    #[error("cannot start the simulated engine for `{target}`: {reason}")]
-    SimStart { target: String, reason: String },
-    #[error("target `{target}`: ca_file {reason}")]
-    Ca { target: String, reason: String },
+    #[error("target `{target}`: not a `sim` target: it has no simulated engine to start")]
+    NotSim { target: String },
+    #[error("cannot start the simulated engine for `{target}`: {source}")]
+    SimStart {
+        target: String,
+        source: Arc<std::io::Error>,
+    },
+    #[error("target `{target}`: ca_file `{}` {source}", path.display())]
+    Ca {
+        target: String,
+        path: PathBuf,
+        source: CaError,
+    },
 }
 
 /// A target's endpoint, up: its URL, and the simulated engine behind it if it is one (which
@@ -120,9 +129,10 @@ pub fn client_for(
     // A private CA is trusted by its target's own client, never by a shared one.
     let http = match (target.ca_path(), shared, purpose) {
         (Some(ca), _, _) => crate::backend::openai::http_client_with_ca(ca, connect_timeout)
-            .map_err(|reason| ConnectError::Ca {
+            .map_err(|source| ConnectError::Ca {
                 target: target.name.clone(),
-                reason,
+                path: ca.to_path_buf(),
+                source,
             })?,
         (None, Some(shared), Use::Cases) => shared.clone(),
         (None, _, _) => crate::backend::openai::http_client_for(&config),
@@ -133,15 +143,14 @@ pub fn client_for(
 /// Starts the simulated engine a `sim` target describes, on an ephemeral loopback port.
 pub async fn start_sim(target: &Target) -> Result<SimServer, ConnectError> {
     let Kind::Sim(config) = &target.kind else {
-        return Err(ConnectError::SimConfig {
+        return Err(ConnectError::NotSim {
             target: target.name.clone(),
-            reason: "not a `sim` target: it has no simulated engine to start".into(),
         });
     };
     SimServer::start(([127, 0, 0, 1], 0).into(), config.clone())
         .await
         .map_err(|e| ConnectError::SimStart {
             target: target.name.clone(),
-            reason: e.to_string(),
+            source: Arc::new(e),
         })
 }

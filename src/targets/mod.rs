@@ -207,6 +207,15 @@ pub enum Kind {
     },
 }
 
+/// Why a target built in code ([`Target::from_config`]) is not valid: the problem and what
+/// to do, as [`ProjectConfig::load`] would place them at the target's table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}; {help}")]
+pub struct InvalidTarget {
+    pub message: String,
+    pub help: String,
+}
+
 /// Where an `openai` target's server is and how to trust and authenticate to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenaiEndpoint {
@@ -221,9 +230,9 @@ impl Target {
     /// A target from its `[target.NAME]` table, read as written; for targets built in code
     /// (tests, benches). A project's targets come from [`ProjectConfig::load`], which also
     /// validates them and says where a problem is.
-    pub fn from_config(name: &str, config: &TargetConfig) -> Result<Target, String> {
+    pub fn from_config(name: &str, config: &TargetConfig) -> Result<Target, InvalidTarget> {
         project::typed(name, config.clone(), Path::new(""))
-            .map_err(|(m, help)| format!("{m}; {help}"))
+            .map_err(|(message, help)| InvalidTarget { message, help })
     }
 
     /// The backend kind, for messages and records.

@@ -84,37 +84,49 @@ impl LatencyAt {
     }
 }
 
+/// Why a value is not a fraction the gate can use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FractionError {
+    #[error("expected a fraction like \"5%\" or 0.05, got {given:?}")]
+    NotANumber { given: String },
+    #[error("{what} must be a non-negative fraction, got {value}")]
+    Negative { what: &'static str, value: f64 },
+    /// A bare number of 1 or more: almost always a percentage without its `%`.
+    #[error(
+        "{what} = {value} reads as {}; write \"{value}%\" for {value} percent, or a fraction like 0.05",
+        percent(*value)
+    )]
+    Bare { what: &'static str, value: f64 },
+}
+
 /// `"5%"`, `"0.05"` or `0.05`. A bare number of 1 or more is refused: `5` almost always
 /// means 5%, and reading it as 500% would switch the gate off.
-pub fn parse_fraction(s: &str) -> Result<f64, String> {
+pub fn parse_fraction(s: &str) -> Result<f64, FractionError> {
     parse_named(s, "the value")
 }
 
-fn parse_named(s: &str, what: &str) -> Result<f64, String> {
+fn parse_named(s: &str, what: &'static str) -> Result<f64, FractionError> {
     let t = s.trim();
     let v = if let Some(p) = t.strip_suffix('%') {
         p.trim().parse::<f64>().map(|v| v / 100.0)
     } else {
         t.parse::<f64>()
     }
-    .map_err(|_| format!("expected a fraction like \"5%\" or 0.05, got {s:?}"))?;
+    .map_err(|_| FractionError::NotANumber { given: s.into() })?;
     check_fraction(v, !t.ends_with('%'), what)
 }
 
-fn check_fraction(v: f64, bare: bool, what: &str) -> Result<f64, String> {
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("{what} must be a non-negative fraction, got {v}"));
+fn check_fraction(value: f64, bare: bool, what: &'static str) -> Result<f64, FractionError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(FractionError::Negative { what, value });
     }
-    if bare && v >= 1.0 {
-        return Err(format!(
-            "{what} = {v} reads as {}; write \"{v}%\" for {v} percent, or a fraction like 0.05",
-            percent(v)
-        ));
+    if bare && value >= 1.0 {
+        return Err(FractionError::Bare { what, value });
     }
-    Ok(v)
+    Ok(value)
 }
 
-fn deserialize_named<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<f64, D::Error> {
+fn deserialize_named<'de, D: Deserializer<'de>>(d: D, what: &'static str) -> Result<f64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -149,7 +161,10 @@ mod tests {
         assert_eq!(parse_fraction("5%").unwrap(), 0.05);
         assert_eq!(parse_fraction(" 2.5 % ").unwrap(), 0.025);
         assert_eq!(parse_fraction("0.05").unwrap(), 0.05);
-        assert!(parse_fraction("5").unwrap_err().contains("\"5%\""));
+        assert!(parse_fraction("5")
+            .unwrap_err()
+            .to_string()
+            .contains("\"5%\""));
         assert!(parse_fraction("-1%").is_err());
         assert!(parse_fraction("five").is_err());
         #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 //! target's `ca_file`, its API key, its timeouts) the other cannot forget.
 
 use crate::backend::openai::OpenAiClient;
-use crate::targets::{client_for, Target, Use};
+use crate::targets::{client_for, ConnectError, Target, Use};
 
 pub use crate::runner::runtime;
 pub use crate::targets::{reach as connect, Live, Selection};
@@ -14,6 +14,6 @@ pub use crate::targets::{reach as connect, Live, Selection};
 pub fn load_client(
     target: &Target,
     base_url: String,
-) -> Result<(OpenAiClient, reqwest::Client), String> {
-    client_for(target, &base_url, Use::Load, None).map_err(|e| e.to_string())
+) -> Result<(OpenAiClient, reqwest::Client), ConnectError> {
+    client_for(target, &base_url, Use::Load, None)
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::chart::{self, ChartSeries};
+use super::chart::{self, ChartError, ChartSeries};
 use super::csv::{self, CsvRow};
 use super::figures;
 use super::fingerprint::slug;
@@ -23,12 +23,36 @@ use super::probe;
 use super::report::TrialReport;
 use super::table::level_table;
 
+/// Why an exporter wrote nothing. Each names the file; a run reports it as a note, since
+/// the measurement stands without the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    /// The report has no baseline (the exporter does not apply, and was asked anyway).
+    #[error("no baseline to compare with")]
+    NoBaseline,
+    /// The report has no telemetry (the exporter does not apply, and was asked anyway).
+    #[error("no telemetry was sampled")]
+    NoTelemetry,
+}
+
 /// One output format.
 pub trait Exporter: Send + Sync {
     /// Short name for messages: `csv`, `json`, `chart`, `table`.
     fn format(&self) -> &'static str;
     /// Writes `report` under `out`, returning the file written.
-    fn export(&self, report: &TrialReport, out: &Path) -> Result<PathBuf, String>;
+    fn export(&self, report: &TrialReport, out: &Path) -> Result<PathBuf, ExportError>;
     /// Whether this report has anything for this exporter (a chart of telemetry needs
     /// telemetry); exporters that do not apply are skipped silently.
     fn applies(&self, _report: &TrialReport) -> bool {
@@ -63,13 +87,17 @@ fn per_target_file(r: &TrialReport, out: &Path, ext: &str) -> PathBuf {
     spec_dir(out, &r.spec_id).join(format!("{}@{}.{ext}", slug(&r.throughput), slug(&r.target)))
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
-    crate::results::write_atomic(path, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::results::write_atomic(path, bytes).map_err(|source| ExportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 pub struct CsvExporter;
@@ -79,7 +107,7 @@ impl Exporter for CsvExporter {
         "csv"
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
         let path = out.join("throughput.csv");
         let mut repeat_of = std::collections::HashMap::new();
         let rows: Vec<CsvRow> = r
@@ -96,7 +124,10 @@ impl Exporter for CsvExporter {
                     .with_profile(r.profile, m)
             })
             .collect();
-        csv::append(&path, &rows).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        csv::append(&path, &rows).map_err(|source| ExportError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 }
@@ -133,7 +164,7 @@ impl Exporter for JsonExporter {
         "json"
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
         let path = per_target_file(r, out, "json");
         let mut text = Self::report(r).to_json();
         text.push('\n');
@@ -154,7 +185,7 @@ impl Exporter for ChartExporter {
         "chart"
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
         // Simulated engines and real hardware differ by orders of magnitude (hundreds of
         // images/s against the study's 0.79): on one axis the real bars would vanish, so
         // each kind gets its own chart.
@@ -188,7 +219,7 @@ impl Exporter for ChartExporter {
             "concurrency"
         };
         let title = format!("{}: images/s by {by}{kind}", r.throughput);
-        chart::write_svg(&path, &title, &all).map_err(|e| e.to_string())?;
+        chart::write_svg(&path, &title, &all)?;
         Ok(path)
     }
 }
@@ -206,7 +237,7 @@ impl Exporter for TableExporter {
         "table"
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
         let path = per_target_file(r, out, "txt");
         let text = format!(
             "{}\nfingerprint: {}\n{}",

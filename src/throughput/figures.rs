@@ -18,7 +18,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::baseline::Baseline;
 use super::chart::{self, ChartError, ChartPoint, ChartSeries, HEIGHT, WIDTH};
-use super::export::{spec_dir, Exporter};
+use super::export::{spec_dir, ExportError, Exporter};
 use super::fingerprint::slug;
 use super::level::{keys, rate_text, repeats_at};
 use super::metrics::{median, Direction, LevelMetrics, Metric};
@@ -101,8 +101,8 @@ impl Exporter for BaselineChartExporter {
         r.baseline.is_some()
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
-        let b = r.baseline.as_ref().ok_or("no baseline to compare with")?;
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
+        let b = r.baseline.as_ref().ok_or(ExportError::NoBaseline)?;
         let metric = r
             .outcome
             .levels
@@ -116,8 +116,8 @@ impl Exporter for BaselineChartExporter {
             r.target,
             metric.label()
         );
-        let svg = render_baseline(&title, metric, &r.metrics, b).map_err(|e| e.to_string())?;
-        chart::write_file(&path, &svg).map_err(|e| e.to_string())?;
+        let svg = render_baseline(&title, metric, &r.metrics, b)?;
+        chart::write_file(&path, &svg)?;
         Ok(path)
     }
 }
@@ -225,11 +225,11 @@ impl Exporter for LatencyCurveExporter {
         r.pooled.iter().any(|m| m.rate.is_some())
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
         let path = file(r, out, "latency");
         let title = format!("{}@{}: latency vs throughput", r.throughput, r.target);
-        let svg = render_curve(&title, &r.pooled).map_err(|e| e.to_string())?;
-        chart::write_file(&path, &svg).map_err(|e| e.to_string())?;
+        let svg = render_curve(&title, &r.pooled)?;
+        chart::write_file(&path, &svg)?;
         Ok(path)
     }
 }
@@ -245,12 +245,11 @@ impl Exporter for TelemetryChartExporter {
         r.telemetry.is_some()
     }
 
-    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, String> {
-        let t = r.telemetry.as_ref().ok_or("no telemetry was sampled")?;
+    fn export(&self, r: &TrialReport, out: &Path) -> Result<PathBuf, ExportError> {
+        let t = r.telemetry.as_ref().ok_or(ExportError::NoTelemetry)?;
         let path = file(r, out, "telemetry");
         let title = format!("{}@{}: engine and GPU", r.throughput, r.target);
-        super::telemetry::chart::write_svg(&path, &title, &t.series, &t.windows)
-            .map_err(|e| e.to_string())?;
+        super::telemetry::chart::write_svg(&path, &title, &t.series, &t.windows)?;
         Ok(path)
     }
 }

@@ -45,7 +45,8 @@ pub fn run_tests(root: &Path, mut args: Arguments) -> ExitCode {
     };
     // Two trials measuring at once would each measure the other.
     args.test_threads = Some(1);
-    let opts = RunOptions::for_project(&suite.root, &suite.config.settings.golden);
+    let mut opts = RunOptions::for_project(&suite.root, &suite.config.settings.golden);
+    opts.warnings = crate::harness::stderr_warnings();
     libtest_mimic::run(&args, trials(&suite, &selection, &opts)).exit_code()
 }
 

@@ -22,6 +22,7 @@
 //! request's whole life, so time lost in the client shows up instead of hiding.
 
 use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
+use super::level::LevelKey;
 pub use super::level::{span_label, LevelSpan};
 use super::metrics::{ErrorCount, LevelMetrics};
 use super::recorder::Recorder;
@@ -39,6 +41,7 @@ use super::sample::Sample;
 use super::spec::ImageSource;
 use crate::backend::openai::{request_body, OpenAiClient};
 use crate::backend::{ChatRequest, ImageData};
+use crate::warning::Warning;
 
 /// What every request of a sweep asks, apart from the image.
 #[derive(Debug, Clone)]
@@ -52,6 +55,84 @@ pub struct RequestTemplate {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Why the request bodies of a sweep could not be built. Each names the image.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("cannot generate random image {index}: {source}")]
+    Generate {
+        index: usize,
+        source: crate::fixture::FixtureError,
+    },
+    #[error("cannot read image `{}`: {source}", shown.display())]
+    Read {
+        /// The path as the spec wrote it.
+        shown: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("image {index}: {source}")]
+    Format {
+        index: usize,
+        source: std::io::Error,
+    },
+    #[error("image {index}: cannot read the image size: {source}")]
+    Size {
+        index: usize,
+        source: image::ImageError,
+    },
+    #[error("image {index}: {source}")]
+    Image {
+        index: usize,
+        source: crate::backend::ImageError,
+    },
+    #[error(transparent)]
+    Body(#[from] crate::backend::BackendError),
+    #[error("a workload needs at least one image")]
+    Empty,
+    #[error("an image worker thread panicked")]
+    WorkerPanicked,
+}
+
+/// Why a sweep stopped before measuring all its levels.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SweepError {
+    /// Measuring would only record failures: the endpoint is not answering.
+    #[error(
+        "every warm-up request before {level} (repeat {} of {repeats}) failed ({failed} of {sent}), e.g. {example}; the sweep stopped, since measuring would only record failures: check that the endpoint answers",
+        repeat + 1
+    )]
+    WarmupFailed {
+        level: LevelKey,
+        /// 0-based.
+        repeat: usize,
+        repeats: usize,
+        failed: usize,
+        sent: usize,
+        /// The most frequent error.
+        example: String,
+    },
+    /// The rate sweep's throughput probe completed nothing, so there is no range of rates.
+    #[error("the sweep's throughput probe (c={concurrency}) completed no request, so there is no range of rates to sweep; check that the endpoint answers")]
+    ProbeCompletedNothing { concurrency: usize },
+}
+
+impl SweepError {
+    /// The error for a warm-up `record` where every request failed, if it is one.
+    pub(super) fn warmup(record: &Warmup, level: LevelKey, repeats: usize) -> Option<Self> {
+        (record.sent > 0 && record.failed == record.sent).then(|| SweepError::WarmupFailed {
+            level,
+            repeat: record.repeat,
+            repeats,
+            failed: record.failed,
+            sent: record.sent,
+            example: record
+                .errors
+                .first()
+                .map_or("unknown error", |e| e.message.as_str())
+                .to_string(),
+        })
+    }
+}
+
 /// The request bodies of a sweep, serialized once; request `i` sends body `i % len`.
 #[derive(Debug)]
 pub struct Workload {
@@ -59,41 +140,56 @@ pub struct Workload {
     pub stream: bool,
     /// What the fingerprint records about the images, e.g. "random 560x560".
     pub image_label: String,
+    /// Found while building (an image too large), for the caller to show.
+    pub warnings: Vec<Warning>,
 }
 
 impl Workload {
     /// Encodes every image and serializes its body, on all cores (a 560x560 noise PNG takes
     /// milliseconds to encode, and the study's sweep has 256 of them). Each image's PNG and
     /// data URL are dropped as soon as its body exists, so peak memory is the bodies.
-    pub fn build(images: &ImageSource, template: &RequestTemplate) -> Result<Workload, String> {
+    pub fn build(
+        images: &ImageSource,
+        template: &RequestTemplate,
+    ) -> Result<Workload, WorkloadError> {
         let n = images.count();
-        let one = |i: usize| -> Result<(Bytes, (u32, u32), String), String> {
-            let png = match images {
+        type Built = (Bytes, (u32, u32), String, Option<Warning>);
+        let one = |index: usize| -> Result<Built, WorkloadError> {
+            let (png, warning) = match images {
                 ImageSource::Random {
                     width,
                     height,
                     seed,
                     ..
-                } => crate::fixture::random_noise_png(*width, *height, seed.wrapping_add(i as u64))
-                    .map_err(|e| format!("cannot generate random image {i}: {e}"))?,
+                } => (
+                    crate::fixture::random_noise_png(
+                        *width,
+                        *height,
+                        seed.wrapping_add(index as u64),
+                    )
+                    .map_err(|source| WorkloadError::Generate { index, source })?,
+                    None,
+                ),
                 ImageSource::Files { paths, written } => {
-                    let bytes = std::fs::read(&paths[i]).map_err(|e| {
-                        format!("cannot read image `{}`: {e}", written[i].display())
-                    })?;
-                    let shown = written[i].display().to_string();
-                    if let Some(w) = crate::backend::large_image_warning(&shown, bytes.len()) {
-                        eprintln!("{w}");
-                    }
-                    bytes
+                    let bytes =
+                        std::fs::read(&paths[index]).map_err(|source| WorkloadError::Read {
+                            shown: written[index].clone(),
+                            source,
+                        })?;
+                    let shown = written[index].display().to_string();
+                    let warning = Warning::large_image(&shown, bytes.len());
+                    (bytes, warning)
                 }
             };
-            let dims = dimensions(&png).map_err(|e| format!("image {i}: {e}"))?;
-            let image = ImageData::from_bytes(png).map_err(|e| format!("image {i}: {e}"))?;
+            let dims = dimensions(&png).map_err(|e| e.at(index))?;
+            let image = ImageData::from_bytes(png)
+                .map_err(|source| WorkloadError::Image { index, source })?;
             let sha = image.sha256.clone();
             let body = Self::body(Arc::new(image), template)?;
-            Ok((body, dims, sha))
+            Ok((body, dims, sha, warning))
         };
-        let built = parallel_map(n, one)?;
+        let mut built = parallel_map(n, one, || WorkloadError::WorkerPanicked)?;
+        let warnings = built.iter_mut().filter_map(|b| b.3.take()).collect();
         let label = match images {
             ImageSource::Random { width, height, .. } => format!("random {width}x{height}"),
             ImageSource::Files { .. } => {
@@ -115,6 +211,7 @@ impl Workload {
             bodies: built.into_iter().map(|b| b.0).collect(),
             stream: template.stream,
             image_label: label,
+            warnings,
         })
     }
 
@@ -123,9 +220,9 @@ impl Workload {
         images: &[Arc<ImageData>],
         template: &RequestTemplate,
         image_label: impl Into<String>,
-    ) -> Result<Workload, String> {
+    ) -> Result<Workload, WorkloadError> {
         if images.is_empty() {
-            return Err("a workload needs at least one image".into());
+            return Err(WorkloadError::Empty);
         }
         Ok(Workload {
             bodies: images
@@ -134,10 +231,11 @@ impl Workload {
                 .collect::<Result<_, _>>()?,
             stream: template.stream,
             image_label: image_label.into(),
+            warnings: Vec::new(),
         })
     }
 
-    fn body(image: Arc<ImageData>, t: &RequestTemplate) -> Result<Bytes, String> {
+    fn body(image: Arc<ImageData>, t: &RequestTemplate) -> Result<Bytes, WorkloadError> {
         request_body(&ChatRequest {
             model: t.model.clone(),
             prompt: t.prompt.clone(),
@@ -148,7 +246,7 @@ impl Workload {
             stream: t.stream,
             extra: t.extra.clone(),
         })
-        .map_err(|e| e.to_string())
+        .map_err(WorkloadError::Body)
     }
 
     /// The body of request `i`.
@@ -166,25 +264,42 @@ impl Workload {
     }
 }
 
-/// Width and height from the image header, without decoding the pixels.
-fn dimensions(bytes: &[u8]) -> Result<(u32, u32), String> {
-    image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .into_dimensions()
-        .map_err(|e| format!("cannot read the image size: {e}"))
+/// Why an image's size could not be read from its header.
+enum DimensionError {
+    Format(std::io::Error),
+    Size(image::ImageError),
 }
 
-/// `f(0..n)` on every core, in order; the first error wins.
-fn parallel_map<T: Send>(
+impl DimensionError {
+    fn at(self, index: usize) -> WorkloadError {
+        match self {
+            DimensionError::Format(source) => WorkloadError::Format { index, source },
+            DimensionError::Size(source) => WorkloadError::Size { index, source },
+        }
+    }
+}
+
+/// Width and height from the image header, without decoding the pixels.
+fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DimensionError> {
+    image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(DimensionError::Format)?
+        .into_dimensions()
+        .map_err(DimensionError::Size)
+}
+
+/// `f(0..n)` on every core, in order; the first error wins, and a worker that panicked
+/// loses its items to `lost()`.
+fn parallel_map<T: Send, E: Send>(
     n: usize,
-    f: impl Fn(usize) -> Result<T, String> + Sync,
-) -> Result<Vec<T>, String> {
+    f: impl Fn(usize) -> Result<T, E> + Sync,
+    lost: impl Fn() -> E,
+) -> Result<Vec<T>, E> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, n.max(1));
     let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<T, String>>> = (0..n).map(|_| None).collect();
+    let mut slots: Vec<Option<Result<T, E>>> = (0..n).map(|_| None).collect();
     let results = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -210,7 +325,7 @@ fn parallel_map<T: Send>(
     }
     slots
         .into_iter()
-        .map(|s| s.unwrap_or_else(|| Err("an image worker thread panicked".into())))
+        .map(|s| s.unwrap_or_else(|| Err(lost())))
         .collect()
 }
 
@@ -301,7 +416,7 @@ pub async fn sweep(
     workload: &Arc<Workload>,
     plan: &SweepPlan,
     progress: &Progress,
-) -> Result<SweepResult, String> {
+) -> Result<SweepResult, SweepError> {
     let mut out = SweepResult::default();
     let mut pooled: Vec<(usize, Duration, Recorder)> = Vec::new();
     for repeat in 0..plan.repeats {
@@ -325,18 +440,8 @@ pub async fn sweep(
                     errors: r.sorted_errors(),
                     rate: None,
                 };
-                if record.sent > 0 && record.failed == record.sent {
-                    return Err(format!(
-                        "every warm-up request before c={c} (repeat {} of {}) failed ({} of {}), e.g. {}; the sweep stopped, since measuring would only record failures: check that the endpoint answers",
-                        repeat + 1,
-                        plan.repeats,
-                        record.failed,
-                        record.sent,
-                        record
-                            .errors
-                            .first()
-                            .map_or("unknown error", |e| e.message.as_str())
-                    ));
+                if let Some(e) = SweepError::warmup(&record, LevelKey::closed(c), plan.repeats) {
+                    return Err(e);
                 }
                 out.warmups.push(record);
             }
@@ -557,11 +662,16 @@ mod tests {
 
     #[test]
     fn parallel_map_keeps_order_and_reports_errors() {
-        let v = parallel_map(50, |i| Ok::<_, String>(i * 2)).unwrap();
+        let lost = || "lost".to_string();
+        let v = parallel_map(50, |i| Ok::<_, String>(i * 2), lost).unwrap();
         assert_eq!(v, (0..50).map(|i| i * 2).collect::<Vec<_>>());
-        let e = parallel_map(5, |i| if i == 3 { Err("bad 3".into()) } else { Ok(i) });
+        let e = parallel_map(
+            5,
+            |i| if i == 3 { Err("bad 3".into()) } else { Ok(i) },
+            lost,
+        );
         assert_eq!(e.unwrap_err(), "bad 3");
-        assert!(parallel_map(0, Ok::<_, String>).unwrap().is_empty());
+        assert!(parallel_map(0, Ok::<_, String>, lost).unwrap().is_empty());
     }
 
     #[test]
@@ -612,6 +722,8 @@ mod tests {
             other.image_label
         );
         let err = Workload::build(&ImageSource::files(dir.path(), &["nope.png"]), &template());
-        assert!(err.unwrap_err().contains("nope.png"));
+        let err = err.unwrap_err();
+        assert!(matches!(err, WorkloadError::Read { .. }), "{err:?}");
+        assert!(err.to_string().contains("nope.png"), "{err}");
     }
 }

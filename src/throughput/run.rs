@@ -10,12 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::baseline::{find_for, Baseline, BaselineLookup};
+use super::baseline::{find_for, Baseline, BaselineError, BaselineLookup};
 use super::endpoint;
 use super::export::{default_exporters, Exporter};
 use super::fingerprint::Fingerprint;
 use super::level::ProfileKind;
-use super::load::{self, Progress, RequestTemplate, SweepPlan, SweepResult, Workload};
+use super::load::{
+    self, Progress, RequestTemplate, SweepError, SweepPlan, SweepResult, Workload, WorkloadError,
+};
 use super::probe;
 use super::slo;
 use super::spec::ThroughputSpec;
@@ -24,6 +26,8 @@ use super::telemetry_run::{self, TelemetryReport};
 use super::time::now_rfc3339;
 use super::verdict;
 use crate::target::Target;
+use crate::targets::ConnectError;
+use crate::warning::Warnings;
 
 pub use super::endpoint::load_client;
 pub use super::report::{Output, TrialReport};
@@ -35,6 +39,23 @@ pub const ACCEPT_ENV: &str = "EYETEST_ACCEPT_BASELINE";
 /// (default `target/eyetest/throughput` under the project root).
 pub const OUT_ENV: &str = "EYETEST_THROUGHPUT_OUT";
 
+/// Why a throughput run could not start, or stopped before it measured everything. What it
+/// did measure, failed requests included, is in the [`TrialReport`] of a run that ends.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No endpoint, or no client for it.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("building the request bodies failed: {0}")]
+    Build(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+}
+
 /// Where a run reads baselines and writes its outputs.
 #[derive(Clone)]
 pub struct RunOptions {
@@ -44,6 +65,8 @@ pub struct RunOptions {
     /// Write this run's results as the baseline for its fingerprint.
     pub accept: bool,
     pub progress: Progress,
+    /// Where warnings go (an image too large), as the workload is built.
+    pub warnings: Warnings,
     /// Shared by every run made with these options (clones share them), so the chart of a
     /// sweep gathers every target measured in this process.
     pub exporters: Vec<Arc<dyn Exporter>>,
@@ -57,6 +80,7 @@ impl RunOptions {
             out_dir: out_dir.to_path_buf(),
             accept,
             progress: Progress::none(),
+            warnings: Warnings::none(),
             exporters: default_exporters(),
         }
     }
@@ -107,8 +131,8 @@ pub async fn run(
     spec: &ThroughputSpec,
     target: &Target,
     opts: &RunOptions,
-) -> Result<TrialReport, String> {
-    let live = endpoint::connect(target).await.map_err(|e| e.to_string())?;
+) -> Result<TrialReport, RunError> {
+    let live = endpoint::connect(target).await?;
     let result = run_at(spec, target, live.base_url(), opts).await;
     live.shutdown().await;
     result
@@ -120,12 +144,15 @@ pub async fn run_at(
     target: &Target,
     base_url: &str,
     opts: &RunOptions,
-) -> Result<TrialReport, String> {
+) -> Result<TrialReport, RunError> {
     let (client, http) = load_client(target, base_url.to_string())?;
     let (images, tmpl) = (spec.images.clone(), template(spec, target));
-    let workload = tokio::task::spawn_blocking(move || Workload::build(&images, &tmpl))
+    let mut workload = tokio::task::spawn_blocking(move || Workload::build(&images, &tmpl))
         .await
-        .map_err(|e| format!("building the request bodies failed: {e}"))??;
+        .map_err(RunError::Build)??;
+    for w in std::mem::take(&mut workload.warnings) {
+        opts.warnings.emit(w);
+    }
     let workload = Arc::new(workload);
     let (fingerprint, notes) = probe::fingerprint(
         spec,
@@ -165,7 +192,7 @@ async fn measure(
     client: &crate::backend::openai::OpenAiClient,
     workload: &Arc<Workload>,
     progress: &Progress,
-) -> Result<(SweepResult, Option<SweepSummary>), String> {
+) -> Result<(SweepResult, Option<SweepSummary>), SweepError> {
     if spec.arrival.is_rate() {
         let plan = RatePlan {
             arrival: spec.arrival.clone(),
@@ -207,7 +234,7 @@ pub fn finish(
     result: SweepResult,
     notes: Vec<String>,
     opts: &RunOptions,
-) -> Result<TrialReport, String> {
+) -> Result<TrialReport, RunError> {
     let measured = Measured {
         result,
         ..Measured::default()
@@ -223,7 +250,7 @@ pub fn finish_with(
     measured: Measured,
     mut notes: Vec<String>,
     opts: &RunOptions,
-) -> Result<TrialReport, String> {
+) -> Result<TrialReport, RunError> {
     let Measured {
         result,
         mut sweep,
@@ -243,7 +270,7 @@ pub fn finish_with(
         ));
     }
     let dir = Baseline::dir(&opts.golden, &spec.spec_id, &spec.name, target);
-    let lookup = find_for(&dir, &fingerprint).map_err(|e| e.to_string())?;
+    let lookup = find_for(&dir, &fingerprint)?;
     let outcome = verdict::evaluate(&spec.gate, &fingerprint, &metrics, &lookup);
     let slo = slo::evaluate(&spec.slo, &metrics, &pooled);
     if let Some(s) = &mut sweep {
@@ -267,8 +294,7 @@ pub fn finish_with(
             BaselineLookup::Missing { expected, .. } => expected.clone(),
         };
         Baseline::from_metrics(fingerprint.clone(), created_at.clone(), &metrics)
-            .save_atomic(&path)
-            .map_err(|e| e.to_string())?;
+            .save_atomic(&path)?;
         Some(path)
     };
     let mut report = TrialReport {

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::arrival::{level_seed, sweep_rates, Arrival};
 use super::level::{LevelKey, ProfileKind};
 use super::load::{
-    run_level_with, span_label, LevelSpan, Progress, ProgressEvent, SweepResult, Warmup, Workload,
+    run_level_with, span_label, LevelSpan, Progress, ProgressEvent, SweepError, SweepResult,
+    Warmup, Workload,
 };
 use super::metrics::LevelMetrics;
 use super::openloop::{run_rate_level, RateLevel, Stop};
@@ -84,7 +85,7 @@ pub async fn run(
     workload: &Arc<Workload>,
     plan: &RatePlan,
     progress: &Progress,
-) -> Result<(SweepResult, Option<SweepSummary>), String> {
+) -> Result<(SweepResult, Option<SweepSummary>), SweepError> {
     let mut out = SweepResult::default();
     let mut pooled: Vec<(LevelKey, Duration, Recorder, Option<f64>)> = Vec::new();
     let (rates, summary) = if plan.arrival.profile == ProfileKind::Sweep {
@@ -168,7 +169,7 @@ async fn probes(
     progress: &Progress,
     out: &mut SweepResult,
     pooled: &mut Vec<(LevelKey, Duration, Recorder, Option<f64>)>,
-) -> Result<(Vec<f64>, SweepSummary), String> {
+) -> Result<(Vec<f64>, SweepSummary), SweepError> {
     let cap = plan.arrival.max_concurrency;
     let mut per_s = Vec::new();
     // Throughput first, as GuideLLM does; with a cap of 1 the two probes are one.
@@ -214,9 +215,7 @@ async fn probes(
     let throughput = per_s[0];
     let synchronous = *per_s.last().unwrap_or(&throughput);
     if throughput <= 0.0 {
-        return Err(format!(
-            "the sweep's throughput probe (c={cap}) completed no request, so there is no range of rates to sweep; check that the endpoint answers"
-        ));
+        return Err(SweepError::ProbeCompletedNothing { concurrency: cap });
     }
     let rates = sweep_rates(synchronous, throughput, plan.arrival.sweep_points);
     Ok((
@@ -276,7 +275,7 @@ async fn warm_up(
     plan: &RatePlan,
     progress: &Progress,
     out: &mut SweepResult,
-) -> Result<(), String> {
+) -> Result<(), SweepError> {
     if n == 0 {
         return Ok(());
     }
@@ -297,16 +296,8 @@ async fn warm_up(
         errors: r.sorted_errors(),
         rate,
     };
-    if record.sent > 0 && record.failed == record.sent {
-        return Err(format!(
-            "every warm-up request before {} (repeat {} of {}) failed ({} of {}), e.g. {}; the sweep stopped, since measuring would only record failures: check that the endpoint answers",
-            LevelKey::new(c, rate),
-            repeat + 1,
-            plan.repeats,
-            record.failed,
-            record.sent,
-            record.errors.first().map_or("unknown error", |e| e.message.as_str())
-        ));
+    if let Some(e) = SweepError::warmup(&record, LevelKey::new(c, rate), plan.repeats) {
+        return Err(e);
     }
     out.warmups.push(record);
     Ok(())

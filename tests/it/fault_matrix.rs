@@ -17,6 +17,7 @@ use eyetest::fixture::{encode_png, Truth};
 use eyetest::runner::{Outcome, Selection, Session};
 use eyetest::sim::{Behaviour, SimConfig, SimServer, SimStats};
 use eyetest::spec::Suite;
+use eyetest::warning::Warnings;
 
 /// Per-attempt timeout: short, so `hang` and `stall` cost little, long enough for a 16 MiB
 /// body on a loaded machine.
@@ -442,7 +443,7 @@ async fn a_qualitative_run_reports_every_fault_exactly() {
     .unwrap();
 
     let suite = Arc::new(Suite::load(root).unwrap());
-    let session = Session::new(suite.clone());
+    let session = Session::new(suite.clone(), Warnings::none());
     let case = suite.cases[0].clone();
     let runs = want.iter().map(|(name, _)| {
         let target = suite.target(name).unwrap().clone();

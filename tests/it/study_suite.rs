@@ -13,6 +13,7 @@ use eyetest::fetch::{cache_state, photos_needed, CacheState};
 use eyetest::runner::{run_all, runtime, Outcome, Selection, Session};
 use eyetest::spec::Suite;
 use eyetest::targets::{Kind, Target};
+use eyetest::warning::Warnings;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +37,7 @@ fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
         .collect();
     let mut out = Vec::new();
     runtime().block_on(run_all(
-        Session::new(suite.clone()),
+        Session::new(suite.clone(), Warnings::none()),
         pairs,
         Selection::all(),
         |case, _, outcome, _| out.push((case.id(), outcome)),

@@ -13,8 +13,8 @@ use eyetest::sim::{Behaviour, Latency, SimConfig, SimServer};
 use eyetest::throughput::baseline::Baseline;
 use eyetest::throughput::endpoint::runtime;
 use eyetest::throughput::gate::GateConfig;
-use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
-use eyetest::throughput::run::{load_client, run_at, RunOptions, TrialReport};
+use eyetest::throughput::load::{run_level, Progress, RequestTemplate, SweepError, Workload};
+use eyetest::throughput::run::{load_client, run_at, RunError, RunOptions, TrialReport};
 use eyetest::throughput::slo::Slo;
 use eyetest::throughput::spec::{ImageSource, ThroughputSpec};
 use eyetest::throughput::verdict::BaselineStatus;
@@ -515,6 +515,18 @@ fn warm_up_failures_are_reported_and_a_dead_warm_up_stops_the_sweep() {
         server.shutdown().await;
         r.map(|r| r.render()).unwrap_err()
     });
+    assert!(
+        matches!(
+            err,
+            RunError::Sweep(SweepError::WarmupFailed {
+                failed: 3,
+                sent: 3,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(
         err.contains(
             "every warm-up request before c=1 (repeat 1 of 1) failed (3 of 3), e.g. HTTP 503"

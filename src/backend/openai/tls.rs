@@ -6,17 +6,34 @@
 //! `ca_file`: trust is granted per target, never by turning verification off.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+/// What is wrong with a target's `ca_file`. The message completes a sentence that starts
+/// with the file's name (as the user wrote it, which only the caller knows). Cloneable, as
+/// [`crate::targets::ConnectError`] is.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot be read: {0}")]
+    Read(#[source] Arc<std::io::Error>),
+    #[error("has a damaged PEM certificate block")]
+    Damaged,
+    #[error("holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` block)")]
+    NoCertificate,
+    #[error("holds a certificate that cannot be parsed")]
+    Unparsable,
+    /// The certificates are fine, but the client trusting them could not be built.
+    #[error("cannot be used to set up TLS: {0}")]
+    Tls(#[source] Arc<reqwest::Error>),
+}
+
 /// The certificates of a PEM file, checked the way the TLS stack will use them, so that a
-/// wrong file is reported when eyetest.toml is loaded rather than on the first request. The
-/// error completes a sentence that starts with the file's name.
-pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|_| "has a damaged PEM certificate block".to_string())?;
+/// wrong file is reported when eyetest.toml is loaded rather than on the first request.
+pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, CaError> {
+    let pem = std::fs::read(path).map_err(|e| CaError::Read(Arc::new(e)))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| CaError::Damaged)?;
     if certs.is_empty() {
-        return Err("holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` block)".into());
+        return Err(CaError::NoCertificate);
     }
     // Building a client is what parses each certificate's DER.
     certs
@@ -25,7 +42,7 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
             b.add_root_certificate(c.clone())
         })
         .build()
-        .map_err(|_| "holds a certificate that cannot be parsed".to_string())?;
+        .map_err(|_| CaError::Unparsable)?;
     Ok(certs)
 }
 
@@ -33,15 +50,15 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
 pub fn http_client_with_ca(
     ca_file: &Path,
     connect_timeout: Duration,
-) -> Result<reqwest::Client, String> {
-    let certs = load_ca_file(ca_file).map_err(|e| format!("`{}` {e}", ca_file.display()))?;
+) -> Result<reqwest::Client, CaError> {
+    let certs = load_ca_file(ca_file)?;
     certs
         .into_iter()
         .fold(super::client_builder(connect_timeout), |b, c| {
             b.add_root_certificate(c)
         })
         .build()
-        .map_err(|e| format!("cannot set up TLS with `{}`: {e}", ca_file.display()))
+        .map_err(|e| CaError::Tls(Arc::new(e)))
 }
 
 /// When a failed request's error text says the server's certificate was refused, what to
@@ -82,16 +99,21 @@ mod tests {
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate").unwrap();
         let err = load_ca_file(&path).unwrap_err();
-        assert!(err.contains("holds no PEM certificate"), "{err}");
+        assert!(matches!(err, CaError::NoCertificate), "{err:?}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
         std::fs::write(
             &path,
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
         let err = load_ca_file(&path).unwrap_err();
-        assert!(err.contains("cannot be parsed"), "{err}");
+        assert!(err.to_string().contains("cannot be parsed"), "{err}");
         assert!(load_ca_file(&dir.path().join("missing.pem"))
             .unwrap_err()
+            .to_string()
             .contains("cannot be read"));
     }
 }

@@ -40,6 +40,26 @@ pub enum SmiError {
     Failed(String),
 }
 
+/// Why the output of [`QUERY_ARGS`] could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("nvidia-smi printed no GPU lines")]
+    NoLines,
+    #[error("unexpected nvidia-smi line {line:?}: {problem}")]
+    Line { line: String, problem: LineProblem },
+}
+
+/// What is wrong with one line of `nvidia-smi` output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    #[error("expected 6 comma-separated fields")]
+    Fields,
+    #[error("the first field is not a GPU index")]
+    Index,
+    #[error("{field:?} is not a number")]
+    NotANumber { field: String },
+}
+
 /// Runs `program` with [`QUERY_ARGS`], killed after `timeout` (a wedged driver can make
 /// `nvidia-smi` hang for minutes).
 pub async fn query(program: &OsStr, timeout: Duration) -> Result<Vec<GpuReading>, SmiError> {
@@ -76,7 +96,7 @@ pub async fn query(program: &OsStr, timeout: Duration) -> Result<Vec<GpuReading>
             SmiError::Failed(msg)
         });
     }
-    parse(&stdout).map_err(SmiError::Failed)
+    parse(&stdout).map_err(|e| SmiError::Failed(e.to_string()))
 }
 
 fn first_line(s: &str) -> Option<&str> {
@@ -85,38 +105,43 @@ fn first_line(s: &str) -> Option<&str> {
 
 /// Parses the output of [`QUERY_ARGS`]: one line per GPU; an error names the first line
 /// that does not fit.
-pub fn parse(out: &str) -> Result<Vec<GpuReading>, String> {
+pub fn parse(out: &str) -> Result<Vec<GpuReading>, ParseError> {
     let mut gpus = Vec::new();
     for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
         gpus.push(parse_line(line)?);
     }
     if gpus.is_empty() {
-        return Err("nvidia-smi printed no GPU lines".into());
+        return Err(ParseError::NoLines);
     }
     Ok(gpus)
 }
 
 /// `0, NVIDIA H100 80GB HBM3, 35, 1234, 81559, 123.45`. The name sits between the index
 /// and the four numbers, so a name with a comma in it still parses.
-pub fn parse_line(line: &str) -> Result<GpuReading, String> {
+pub fn parse_line(line: &str) -> Result<GpuReading, ParseError> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    let bad = |why: &str| format!("unexpected nvidia-smi line {line:?}: {why}");
+    let bad = |problem| ParseError::Line {
+        line: line.to_string(),
+        problem,
+    };
     if fields.len() < 6 {
-        return Err(bad("expected 6 comma-separated fields"));
+        return Err(bad(LineProblem::Fields));
     }
     let n = fields.len();
     let index = fields[0]
         .parse::<u32>()
-        .map_err(|_| bad("the first field is not a GPU index"))?;
+        .map_err(|_| bad(LineProblem::Index))?;
     let name = fields[1..n - 4].join(", ");
-    let num = |i: usize| -> Result<Option<f64>, String> {
+    let num = |i: usize| -> Result<Option<f64>, ParseError> {
         let f = fields[i];
         if f.starts_with('[') || f.eq_ignore_ascii_case("N/A") {
             return Ok(None);
         }
-        f.parse::<f64>()
-            .map(Some)
-            .map_err(|_| bad(&format!("{f:?} is not a number")))
+        f.parse::<f64>().map(Some).map_err(|_| {
+            bad(LineProblem::NotANumber {
+                field: f.to_string(),
+            })
+        })
     };
     Ok(GpuReading {
         index,
@@ -154,13 +179,18 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_query_line() {
-        assert!(parse("").unwrap_err().contains("no GPU lines"));
+        assert_eq!(parse(""), Err(ParseError::NoLines));
+        assert!(parse("").unwrap_err().to_string().contains("no GPU lines"));
         let e = parse("NVIDIA-SMI has failed because it couldn't communicate").unwrap_err();
-        assert!(e.contains("expected 6"), "{e}");
+        assert!(e.to_string().contains("expected 6"), "{e}");
         let e = parse_line("x, H100, 1, 2, 3, 4").unwrap_err();
-        assert!(e.contains("GPU index"), "{e}");
+        assert!(e.to_string().contains("GPU index"), "{e}");
         let e = parse_line("0, H100, busy, 2, 3, 4").unwrap_err();
-        assert!(e.contains("\"busy\" is not a number"), "{e}");
+        assert!(
+            matches!(&e, ParseError::Line { problem: LineProblem::NotANumber { field }, .. } if field == "busy"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("\"busy\" is not a number"), "{e}");
     }
 
     #[tokio::test]

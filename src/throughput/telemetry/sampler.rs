@@ -143,7 +143,7 @@ enum Scrape {
 }
 
 struct Scraper {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, reqwest::Error>,
     url: String,
     shown: String,
     bearer: Option<String>,
@@ -156,8 +156,7 @@ impl Scraper {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"));
+            .build();
         Scraper {
             client,
             shown: redact(&url),
@@ -178,7 +177,7 @@ impl Scraper {
     async fn fetch(&self) -> Scrape {
         let client = match &self.client {
             Ok(c) => c,
-            Err(e) => return Scrape::Failed(e.clone()),
+            Err(e) => return Scrape::Failed(format!("cannot build an HTTP client: {e}")),
         };
         let mut req = client.get(&self.url);
         if let Some(token) = &self.bearer {
