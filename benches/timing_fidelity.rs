@@ -131,7 +131,11 @@ fn main() {
     let only: Vec<usize> = args
         .iter()
         .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && !(*i > 0 && args[i - 1] == "--runs"))
+        // Level lists only: not flags, nor the number after `--runs`.
+        .filter(|&(i, a)| {
+            let after_runs = i > 0 && args[i - 1] == "--runs";
+            !a.starts_with("--") && !after_runs
+        })
         .flat_map(|(_, a)| {
             a.split(',')
                 .filter_map(|s| s.trim().parse().ok())
