@@ -96,42 +96,51 @@ pub struct ResponseMessage {
     pub content: Option<String>,
 }
 
-/// One SSE `data:` payload of a streaming response.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ChatCompletionChunk {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub object: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+/// One SSE `data:` payload of a streaming response, read in place: a stream has one of
+/// these per token, and borrowing its strings from the event (instead of allocating the id,
+/// model, role and content of every chunk) is most of what the client spends per event
+/// beyond the kernel's work. Fields eyetest does not use (`id`, `object`,
+/// `system_fingerprint`) are skipped unread.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatCompletionChunk<'a> {
+    #[serde(default, borrow)]
+    pub model: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub usage: Option<WireUsage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_fingerprint: Option<String>,
     /// Some servers send errors mid-stream as `data: {"error": ...}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ChunkChoice {
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkChoice<'a> {
     #[serde(default)]
     pub index: u32,
-    #[serde(default)]
-    pub delta: Delta,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub delta: Delta<'a>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Text<'a>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Delta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+#[derive(Debug, Default, Deserialize)]
+pub struct Delta<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
+}
+
+/// A JSON string borrowed from the input when it has no escapes, owned when it has. A
+/// newtype because serde borrows a `Cow<str>` only when it is the field's whole type, not
+/// inside an `Option`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Text<'a>(#[serde(borrow)] pub std::borrow::Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -214,5 +223,45 @@ impl ChatCompletionRequest {
             }
         }
         (image, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn a_chunk_borrows_plain_strings_and_unescapes_the_rest() {
+        let data = r#"{"id":"x","object":"chat.completion.chunk","model":"m","system_fingerprint":null,
+            "choices":[{"index":0,"delta":{"role":"assistant","content":"two\nlines \u00e9"},"finish_reason":null},
+                       {"index":1,"delta":{"content":"plain"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+        let chunk: ChatCompletionChunk = serde_json::from_str(data).unwrap();
+        assert!(matches!(
+            chunk.model.as_ref().unwrap().0,
+            Cow::Borrowed("m")
+        ));
+        let first = chunk.choices[0].delta.content.as_ref().unwrap();
+        assert!(matches!(first.0, Cow::Owned(_)));
+        assert_eq!(&**first, "two\nlines é");
+        let second = &chunk.choices[1];
+        assert!(matches!(
+            second.delta.content.as_ref().unwrap().0,
+            Cow::Borrowed("plain")
+        ));
+        assert_eq!(second.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(chunk.usage.unwrap().completion_tokens, 2);
+        assert!(chunk.error.is_none());
+    }
+
+    #[test]
+    fn an_empty_or_error_chunk_still_reads() {
+        let chunk: ChatCompletionChunk = serde_json::from_str("{}").unwrap();
+        assert!(chunk.choices.is_empty() && chunk.model.is_none());
+        let chunk: ChatCompletionChunk =
+            serde_json::from_str(r#"{"error":{"message":"boom","code":500}}"#).unwrap();
+        assert_eq!(chunk.error.unwrap()["message"], "boom");
+        assert!(chunk.choices.is_empty());
     }
 }

@@ -343,7 +343,7 @@ impl StreamState {
         }
         if self.model.is_empty() {
             if let Some(model) = chunk.model {
-                self.model = model;
+                self.model = model.0.into_owned();
             }
         }
         if let Some(usage) = chunk.usage.and_then(map_usage) {
@@ -360,7 +360,7 @@ impl StreamState {
                 content = true;
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.0.into_owned());
             }
         }
         if content {
