@@ -20,19 +20,18 @@
 //!
 //! A trial's verdict is [`crate::verdict::judge`]'s, the same as `eyetest run`'s.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
+use crate::project::{load_project, stderr_warnings};
 use crate::results::{ResultRecord, ResultsWriter};
 use crate::runner::{runtime, Session};
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
 use crate::verdict::{CaseVerdict, Outcome};
-use crate::warning::Warnings;
 
 /// Names the run the results of this process belong to, so that processes of one run (nextest
 /// starts one per test) write one run; unset, nextest's `NEXTEST_RUN_ID` is used, else a new id.
@@ -97,32 +96,6 @@ pub fn run(root: &Path, mut args: Arguments) -> ExitCode {
         args.test_threads = Some(wanted.clamp(1, 64));
     }
     libtest_mimic::run(&args, trials).exit_code()
-}
-
-/// The project and the selected targets, or the exit code after printing why not: shared by
-/// this harness and the throughput one.
-pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitCode> {
-    let suite = match Suite::load(root) {
-        Ok(s) => Arc::new(s),
-        Err(errors) => {
-            eprintln!("{}", errors.render(std::io::stderr().is_terminal()));
-            return Err(ExitCode::FAILURE);
-        }
-    };
-    let bad = crate::env::check();
-    for e in &bad {
-        eprintln!("error: {e}");
-    }
-    if !bad.is_empty() {
-        return Err(ExitCode::FAILURE);
-    }
-    match Selection::from_env(&suite) {
-        Ok(selection) => Ok((suite, selection)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(ExitCode::FAILURE)
-        }
-    }
 }
 
 fn run_id() -> String {
@@ -243,9 +216,4 @@ fn completion(
     } else {
         Err(problems.join("\n\n").into())
     }
-}
-
-/// The harness is the test binary's `main`: the library's warnings go to its stderr.
-pub(crate) fn stderr_warnings() -> Warnings {
-    Warnings::new(|w| eprintln!("{w}"))
 }

@@ -65,6 +65,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod diagnostic;
 #[doc(hidden)]
+pub mod digest;
+#[doc(hidden)]
 pub mod env;
 #[doc(hidden)]
 pub mod fetch;
@@ -77,6 +79,7 @@ pub mod halt;
 pub mod harness;
 #[doc(hidden)]
 pub mod judge;
+mod project;
 #[doc(hidden)]
 pub mod record;
 #[doc(hidden)]
@@ -87,6 +90,8 @@ pub mod results;
 pub mod rubric;
 #[doc(hidden)]
 pub mod runner;
+#[doc(hidden)]
+pub mod runtime;
 #[doc(hidden)]
 pub mod sim;
 #[doc(hidden)]

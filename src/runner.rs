@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{OnceCell, Semaphore};
@@ -18,18 +18,7 @@ use crate::targets::{connect, ConnectError, Connection, Decision, Target, Use};
 pub use crate::verdict::{CaseError, CaseTiming, Outcome, Repeats};
 use crate::warning::{Warning, Warnings};
 
-/// The process-wide runtime. RUST-NOTES: several runtimes sharing one reqwest client fail
-/// with "dispatch task is gone", so every trial `block_on`s this one.
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("eyetest-rt")
-            .build()
-            .expect("tokio runtime starts")
-    })
-}
+pub use crate::runtime::runtime;
 
 pub use crate::targets::{Selection, TARGETS_ENV};
 

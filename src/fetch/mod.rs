@@ -14,8 +14,6 @@ mod manifest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 #[cfg(feature = "cli")]
 pub use download::{fetch, FetchError, FetchEvent, FetchOptions, FetchSummary};
 pub use manifest::{Manifest, Manifests, Photo, CACHE_DIR, MANIFEST_DIR, MAX_PHOTO_BYTES};
@@ -32,10 +30,7 @@ pub enum CacheState {
     Mismatch(String),
 }
 
-/// Hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::digest::sha256_hex;
 
 /// Whether the cached copy of `photo` under `root` is exactly the file its manifest pins.
 pub fn cache_state(root: &Path, photo: &Photo) -> CacheState {

@@ -65,7 +65,7 @@ pub fn decode_data_url(url: &str) -> Result<ImageInfo, ImageProblem> {
     let truth = (format == image::ImageFormat::Png)
         .then(|| read_truth(&bytes))
         .flatten()
-        .or_else(|| super::study::truth_by_sha256(&crate::fetch::sha256_hex(&bytes)));
+        .or_else(|| super::study::truth_by_sha256(&crate::digest::sha256_hex(&bytes)));
     Ok(ImageInfo {
         width: img.width(),
         height: img.height(),

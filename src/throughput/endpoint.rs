@@ -6,7 +6,7 @@
 use crate::backend::openai::OpenAiClient;
 use crate::targets::{client_for, ConnectError, Target, Use};
 
-pub use crate::runner::runtime;
+pub use crate::runtime::runtime;
 pub use crate::targets::{reach as connect, Live, Selection};
 
 /// A client for load: the target's endpoint, timeout and CA, its own connection pool, and no

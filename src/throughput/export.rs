@@ -94,7 +94,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
             source,
         })?;
     }
-    crate::results::write_atomic(path, bytes).map_err(|source| ExportError::Write {
+    crate::atomic::write_atomic(path, bytes).map_err(|source| ExportError::Write {
         path: path.to_path_buf(),
         source,
     })

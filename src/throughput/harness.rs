@@ -25,7 +25,7 @@ use std::sync::Arc;
 use libtest_mimic::{Arguments, Completion, Trial};
 
 use super::run::{run, RunOptions};
-use crate::runner::runtime;
+use crate::runtime::runtime;
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
 
@@ -39,14 +39,14 @@ pub fn main(manifest_dir: &str) -> ExitCode {
 
 /// Runs the throughput specs of the project at `root` with libtest-style `args`.
 pub fn run_tests(root: &Path, mut args: Arguments) -> ExitCode {
-    let (suite, selection) = match crate::harness::load_project(root) {
+    let (suite, selection) = match crate::project::load_project(root) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     // Two trials measuring at once would each measure the other.
     args.test_threads = Some(1);
     let mut opts = RunOptions::for_project(&suite.root, &suite.config.settings.golden);
-    opts.warnings = crate::harness::stderr_warnings();
+    opts.warnings = crate::project::stderr_warnings();
     libtest_mimic::run(&args, trials(&suite, &selection, &opts)).exit_code()
 }
 

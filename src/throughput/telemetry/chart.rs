@@ -115,7 +115,7 @@ pub fn write_svg(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    crate::results::write_atomic(path, svg.as_bytes()).map_err(err)
+    crate::atomic::write_atomic(path, svg.as_bytes()).map_err(err)
 }
 
 fn draw(
