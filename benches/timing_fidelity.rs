@@ -31,6 +31,7 @@ mod common;
 
 use std::sync::Arc;
 
+use eyetest::backend::openai::OpenAiClient;
 use eyetest::backend::ImageData;
 use eyetest::runner::runtime;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
@@ -82,6 +83,21 @@ impl EngineTimes {
             mean(self.itl_sum - before.itl_sum, self.itl_n - before.itl_n),
         )
     }
+}
+
+/// One measured level: the client's metrics and the engine's mean TTFT and ITL over the
+/// same requests (scraped just before and just after).
+async fn measure(
+    client: &OpenAiClient,
+    workload: &Arc<Workload>,
+    c: usize,
+    n: usize,
+    base_url: &str,
+) -> (LevelMetrics, (f64, f64)) {
+    let before = EngineTimes::scrape(base_url).await;
+    let m = LevelMetrics::from_run(&run_level(client, workload, c, n, &Progress::none()).await);
+    let engine = EngineTimes::scrape(base_url).await.means_since(&before);
+    (m, engine)
 }
 
 /// One level's figures from one run.
@@ -202,26 +218,14 @@ fn main() {
             let (client, _) = load_client(&target, sim.base_url.clone()).unwrap();
             for (c, n) in LEVELS.into_iter().filter(|&(c, _)| wanted(c)) {
                 run_level(&client, &workload, c, c, &Progress::none()).await;
-                let before = EngineTimes::scrape(&sim.base_url).await;
-                let m = LevelMetrics::from_run(
-                    &run_level(&client, &workload, c, n, &Progress::none()).await,
-                );
-                let engine = EngineTimes::scrape(&sim.base_url)
-                    .await
-                    .means_since(&before);
+                let (m, engine) = measure(&client, &workload, c, n, &sim.base_url).await;
                 record(run, c.to_string(), n, &m, engine);
             }
             for (c, _) in LEVELS.into_iter().filter(|&(c, _)| c >= 100 && wanted(c)) {
                 // A fresh client has an empty pool: every request of this one wave connects
                 // first, all at once, which is the worst case a sweep without warm-up meets.
                 let (cold, _) = load_client(&target, sim.base_url.clone()).unwrap();
-                let before = EngineTimes::scrape(&sim.base_url).await;
-                let m = LevelMetrics::from_run(
-                    &run_level(&cold, &workload, c, c, &Progress::none()).await,
-                );
-                let engine = EngineTimes::scrape(&sim.base_url)
-                    .await
-                    .means_since(&before);
+                let (m, engine) = measure(&cold, &workload, c, c, &sim.base_url).await;
                 record(run, format!("{c}*"), c, &m, engine);
             }
         });

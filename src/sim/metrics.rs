@@ -38,127 +38,138 @@ pub(super) fn render(engine: &Engine) -> String {
     } else {
         s.in_flight as f64 / max_batch as f64
     };
-    let labels = format!("{{model_name=\"{}\"}}", escape(engine.model_id()));
-    let mut out = String::with_capacity(2048);
-    let mut family = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
-        );
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let sample = match kind {
-            "counter" => format!("{name}_total"),
-            _ => name.to_string(),
-        };
-        let _ = writeln!(out, "{sample}{labels} {value}");
-    };
-    family(
+    let mut page = Page::new(engine.model_id());
+    page.family(
         "vllm:num_requests_running",
         "gauge",
         "Requests holding a batch slot",
         s.in_flight.to_string(),
     );
-    family(
+    page.family(
         "vllm:num_requests_waiting",
         "gauge",
         "Requests queued for a batch slot",
         s.waiting.to_string(),
     );
-    family(
+    page.family(
         "vllm:kv_cache_usage_perc",
         "gauge",
         "Running requests over the batch limit, 0 when unlimited; not memory",
         format!("{usage}"),
     );
-    family(
+    page.family(
         "vllm:prompt_tokens",
         "counter",
         "Prompt tokens of requests past prefill",
         s.prompt_tokens.to_string(),
     );
-    family(
+    page.family(
         "vllm:generation_tokens",
         "counter",
         "Output tokens sent",
         s.generation_tokens.to_string(),
     );
-    family(
+    page.family(
         "vllm:request_success",
         "counter",
         "Requests answered in full",
         s.completed.to_string(),
     );
-    // Sum and count only (one `+Inf` bucket): a mean per scrape interval is what a benchmark
-    // needs to tell the engine's lateness from the client's, and buckets would be invented.
-    let mut histogram = |name: &str, help: &str, sum_ns: u64, count: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
-        );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let le = format!(
-            "{{model_name=\"{}\",le=\"+Inf\"}}",
-            escape(engine.model_id())
-        );
-        let _ = writeln!(out, "{name}_bucket{le} {count}");
-        let _ = writeln!(out, "{name}_sum{labels} {}", sum_ns as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count{labels} {count}");
-    };
-    histogram(
-        "vllm:time_to_first_token_seconds",
-        "Streamed answers: parsed request to first token sent",
-        s.ttft_ns_sum,
-        s.ttft_count,
-    );
-    histogram(
-        "vllm:inter_token_latency_seconds",
-        "Streamed answers: gap between consecutive tokens sent",
-        s.itl_ns_sum,
-        s.itl_count,
-    );
-    let mut family = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
-        );
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let sample = match kind {
-            "counter" => format!("{name}_total"),
-            _ => name.to_string(),
-        };
-        let _ = writeln!(out, "{sample}{labels} {value}");
-    };
-    family(
+    page.family(
         "eyetest_sim:requests_received",
         "counter",
         "Chat requests received",
         s.received.to_string(),
     );
-    family(
+    page.family(
         "eyetest_sim:request_bodies_parsed",
         "counter",
         "Request bodies parsed as JSON",
         s.bodies_parsed.to_string(),
     );
-    family(
+    page.family(
         "eyetest_sim:images_decoded",
         "counter",
         "Images decoded",
         s.images_decoded.to_string(),
     );
-    family(
+    page.family(
         "eyetest_sim:max_batch",
         "gauge",
         "The batch limit, 0 = unlimited",
         max_batch.to_string(),
     );
-    family(
+    page.family(
         "eyetest_sim:simulated",
         "gauge",
         "Always 1: this engine is a test double",
-        "1".into(),
+        1,
     );
-    out
+    page.histogram(
+        "vllm:time_to_first_token_seconds",
+        "Streamed answers: parsed request to first token sent",
+        s.ttft_ns_sum,
+        s.ttft_count,
+    );
+    page.histogram(
+        "vllm:inter_token_latency_seconds",
+        "Streamed answers: gap between consecutive tokens sent",
+        s.itl_ns_sum,
+        s.itl_count,
+    );
+    page.out
+}
+
+/// The page being written: every family gets the same HELP suffix and model label.
+struct Page {
+    out: String,
+    model: String,
+}
+
+impl Page {
+    fn new(model_id: &str) -> Page {
+        Page {
+            out: String::with_capacity(2048),
+            model: escape(model_id),
+        }
+    }
+
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(
+            self.out,
+            "# HELP {name} {help} (SIMULATED: eyetest-sim, not a real engine)"
+        );
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    /// A gauge or a counter (whose sample gets Prometheus' `_total`).
+    fn family(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.header(name, kind, help);
+        let suffix = if kind == "counter" { "_total" } else { "" };
+        let _ = writeln!(
+            self.out,
+            "{name}{suffix}{{model_name=\"{}\"}} {value}",
+            self.model
+        );
+    }
+
+    /// Sum and count only (one `+Inf` bucket): a mean per scrape interval is what a benchmark
+    /// needs to tell the engine's lateness from the client's, and finer buckets would be
+    /// invented.
+    fn histogram(&mut self, name: &str, help: &str, sum_ns: u64, count: u64) {
+        self.header(name, "histogram", help);
+        let m = &self.model;
+        let _ = writeln!(
+            self.out,
+            "{name}_bucket{{model_name=\"{m}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            self.out,
+            "{name}_sum{{model_name=\"{m}\"}} {}",
+            sum_ns as f64 / 1e9
+        );
+        let _ = writeln!(self.out, "{name}_count{{model_name=\"{m}\"}} {count}");
+    }
 }
 
 #[cfg(test)]
