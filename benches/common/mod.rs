@@ -126,16 +126,8 @@ pub fn loadavg() -> String {
 /// Median, minimum and maximum of `v` (the median of an even count is the mean of the middle
 /// two): what every bench reports, never the best run alone.
 pub fn spread(v: &[f64]) -> (f64, f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let n = s.len();
-    let med = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
-    (med, s[0], s[n - 1])
+    let min = v.iter().copied().fold(f64::NAN, f64::min);
+    let max = v.iter().copied().fold(f64::NAN, f64::max);
+    let median = eyetest::throughput::metrics::median(v).unwrap_or(f64::NAN);
+    (median, min, max)
 }
