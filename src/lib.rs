@@ -30,11 +30,11 @@
 //!
 //! `cargo test` then runs every case on every target configured here; a target asked for
 //! (`EYETEST_TARGETS=name`) that cannot run fails, never skips. Throughput specs run from a
-//! second test target through [`throughput::harness::main`] the same way.
+//! second test target through [`harness::throughput::main`] the same way.
 //!
 //! # What is public
 //!
-//! The two harnesses ([`harness`], [`throughput::harness`]) are the API: they take the
+//! The two harnesses ([`harness`], [`harness::throughput`]) are the API: they take the
 //! project's folder and read everything else from its files and the environment (see the
 //! `EYETEST_*` variables in docs/reference.md). The other modules are public only so that the
 //! `eyetest` command line and eyetest's own tests can reach them; they are hidden from the
@@ -70,6 +70,7 @@ pub mod digest;
 pub mod env;
 #[doc(hidden)]
 pub mod fetch;
+mod files;
 #[doc(hidden)]
 pub mod fixture;
 #[doc(hidden)]
@@ -77,8 +78,6 @@ pub mod grading;
 #[doc(hidden)]
 pub mod halt;
 pub mod harness;
-#[doc(hidden)]
-pub mod judge;
 mod project;
 #[doc(hidden)]
 pub mod record;
@@ -100,6 +99,7 @@ pub mod snapshot;
 pub mod spec;
 #[doc(hidden)]
 pub mod targets;
+#[doc(hidden)]
 pub mod throughput;
 #[doc(hidden)]
 pub mod verdict;

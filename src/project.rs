@@ -28,7 +28,7 @@ pub(crate) fn load_project(root: &Path) -> Result<(Arc<Suite>, Selection), ExitC
     if !bad.is_empty() {
         return Err(ExitCode::FAILURE);
     }
-    match Selection::from_env(&suite) {
+    match Selection::from_env(&suite.config) {
         Ok(selection) => Ok((suite, selection)),
         Err(e) => {
             eprintln!("error: {e}");

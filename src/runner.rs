@@ -132,7 +132,7 @@ impl Session {
             Decision::NotSelected(r) | Decision::Ignore(r) => return Ok(Some(r)),
             Decision::Fail(r) => return Err(r),
         }
-        if let Some(r) = crate::fetch::not_fetched_reason(&self.suite, case) {
+        if let Some(r) = self.suite.not_fetched_reason(case) {
             return Ok(Some(r));
         }
         if case.user_image && !case.image_path.exists() {

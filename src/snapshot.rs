@@ -128,7 +128,7 @@ pub fn check_judged(
     target: &Target,
     answer: &Answer,
     image_sha256: &str,
-    judge: Option<&crate::judge::JudgeOutcome>,
+    judge: Option<&crate::rubric::judge::JudgeOutcome>,
 ) -> SnapshotCheck {
     let root = &std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let file = snapshot_file(root, golden, case, &target.name);

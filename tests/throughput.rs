@@ -1,6 +1,6 @@
 //! Every `[[throughput]]` sweep of specs/ as a cargo test, one at a time
-//! (see `eyetest::throughput::harness`).
+//! (see `eyetest::harness::throughput`).
 
 fn main() -> std::process::ExitCode {
-    eyetest::throughput::harness::main(env!("CARGO_MANIFEST_DIR"))
+    eyetest::harness::throughput::main(env!("CARGO_MANIFEST_DIR"))
 }

@@ -57,7 +57,7 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let selection = match Selection::choose(&suite, a.target.as_deref()) {
+    let selection = match Selection::choose(&suite.config, a.target.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -73,7 +73,7 @@ pub fn run_bench(root: &Path, a: BenchArgs) -> ExitCode {
     // a new server should not need an edit.
     let explicit: Vec<String> = match a.target {
         Some(_) => selection
-            .named(&suite)
+            .named(&suite.config)
             .into_iter()
             .map(String::from)
             .collect(),

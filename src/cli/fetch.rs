@@ -21,7 +21,7 @@ pub struct FetchArgs {
     #[arg(long)]
     check: bool,
     /// Fetch from a mirror instead of each photo's URL: MIRROR/MANIFEST/NAME, e.g.
-    /// http://mirror.example/photos/study/elephant.png.
+    /// `http://mirror.example/photos/study/elephant.png`.
     #[arg(long, env = "EYETEST_PHOTO_MIRROR", value_name = "URL")]
     mirror: Option<String>,
     /// PEM file of a CA to trust (a company proxy or a private mirror), on top of the bundled roots.
@@ -49,7 +49,7 @@ pub fn run(root: &Path, args: FetchArgs) -> ExitCode {
             }
         }
     } else {
-        fetch::photos_needed(&suite.cases)
+        suite.photos()
     };
     if photos.is_empty() {
         println!("no photos to fetch: no spec uses `photo = \"MANIFEST/NAME\"`");

@@ -42,7 +42,7 @@ pub enum Command {
         /// Only cases whose test name contains this text (like `cargo test FILTER`).
         filter: Option<String>,
         /// JSON-lines file to append this run's results to as they arrive (default: a file of
-        /// its own, target/eyetest/runs/<run id>.jsonl, which becomes the latest run).
+        /// its own, `target/eyetest/runs/<run id>.jsonl`, which becomes the latest run).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Store every live answer under golden/recordings, for `replay` targets.
@@ -67,7 +67,7 @@ pub enum Command {
     },
     /// Validate eyetest.toml and every spec; report every problem at once.
     Check,
-    /// Run throughput sweeps ([[throughput]] specs): per-level table, gate against the
+    /// Run throughput sweeps (`[[throughput]]` specs): per-level table, gate against the
     /// baseline for this hardware, CSV/JSON/chart under target/eyetest/throughput.
     Bench(bench::BenchArgs),
     /// Serve the simulated engine (a test double for a model) on an OpenAI-compatible endpoint.

@@ -35,7 +35,7 @@ pub fn run(root: &Path, opts: RunOptions) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let suite = Arc::new(suite);
-    let selection = match Selection::choose(&suite, target.as_deref()) {
+    let selection = match Selection::choose(&suite.config, target.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -18,8 +18,6 @@ use std::sync::Arc;
 pub use download::{fetch, FetchError, FetchEvent, FetchOptions, FetchSummary};
 pub use manifest::{Manifest, Manifests, Photo, CACHE_DIR, MANIFEST_DIR, MAX_PHOTO_BYTES};
 
-use crate::spec::{Case, Suite};
-
 /// What the cache holds for one photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheState {
@@ -66,10 +64,10 @@ pub fn cache_state(root: &Path, photo: &Photo) -> CacheState {
     }
 }
 
-/// The distinct photos the suite's cases use, in case order.
-pub fn photos_needed(cases: &[Arc<Case>]) -> Vec<Arc<Photo>> {
+/// The distinct photos among `photos`, in order (cases share photos; each is fetched once).
+pub fn photos_needed<'a>(photos: impl IntoIterator<Item = &'a Arc<Photo>>) -> Vec<Arc<Photo>> {
     let mut out: Vec<Arc<Photo>> = Vec::new();
-    for p in cases.iter().filter_map(|c| c.photo.as_ref()) {
+    for p in photos {
         if !out.iter().any(|q| q.key() == p.key()) {
             out.push(p.clone());
         }
@@ -86,17 +84,22 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Why a case cannot run yet because of its photo, with the command that fixes it; `None`
-/// when the case has no manifest photo or its photo is verified in the cache.
-pub fn not_fetched_reason(suite: &Suite, case: &Case) -> Option<String> {
-    let photo = case.photo.as_ref()?;
-    let state = cache_state(&suite.root, photo);
+/// Why a case whose `image` is the manifest `photo` cannot run yet, with the command that
+/// fixes it and how much that command fetches (of `all`, every photo the suite uses); `None`
+/// when the photo is verified in the cache under `root`.
+pub fn not_fetched_reason<'a>(
+    root: &Path,
+    photo: &Photo,
+    image: &Path,
+    all: impl IntoIterator<Item = &'a Arc<Photo>>,
+) -> Option<String> {
+    let state = cache_state(root, photo);
     if state == CacheState::Verified {
         return None;
     }
-    let pending: Vec<Arc<Photo>> = photos_needed(&suite.cases)
+    let pending: Vec<Arc<Photo>> = photos_needed(all)
         .into_iter()
-        .filter(|p| cache_state(&suite.root, p) != CacheState::Verified)
+        .filter(|p| cache_state(root, p) != CacheState::Verified)
         .collect();
     let bytes: u64 = pending.iter().map(|p| p.bytes).sum();
     let what = format!(
@@ -109,7 +112,7 @@ pub fn not_fetched_reason(suite: &Suite, case: &Case) -> Option<String> {
         // The details (sizes, hashes) are for `eyetest fetch --check`; a reason stays short.
         CacheState::Mismatch(_) => format!(
             "photo `{}` is not the file {} pins: run `eyetest fetch` to fetch it again ({what})",
-            case.image.display(),
+            image.display(),
             manifest_file(photo).display()
         ),
         _ => format!("photo not fetched: run `eyetest fetch` ({what})"),

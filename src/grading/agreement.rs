@@ -267,7 +267,7 @@ pub fn compare(suite: &Suite, grades: Vec<Grade>, stored: &[Stored]) -> Agreemen
         let judged = record
             .filter(|s| s.answer.trim() == answer.trim())
             .and_then(|s| s.judge.as_ref());
-        let verdict = crate::judge::regrade(&case.rubric, &answer, judged);
+        let verdict = crate::rubric::judge::regrade(&case.rubric, &answer, judged);
         out.compared.push(Compared {
             grade: g,
             answer,

@@ -22,7 +22,7 @@ pub struct Stored {
     pub origin: String,
     /// The judge's stored verdict on this answer, reused when re-grading (a re-grade never
     /// calls a judge); `None` for recordings and for runs without a judge.
-    pub judge: Option<crate::judge::JudgeOutcome>,
+    pub judge: Option<crate::rubric::judge::JudgeOutcome>,
 }
 
 /// A stored answer graded by today's rubric.
@@ -176,7 +176,7 @@ pub fn regrade(suite: &Suite, stored: Vec<Stored>) -> Regrade {
     for s in stored {
         match cases.get(&s.case_id) {
             Some(case) => {
-                let now = crate::judge::regrade(&case.rubric, &s.answer, s.judge.as_ref());
+                let now = crate::rubric::judge::regrade(&case.rubric, &s.answer, s.judge.as_ref());
                 out.items.push(Regraded {
                     stored: s,
                     case: Arc::clone(case),

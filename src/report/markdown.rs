@@ -298,7 +298,7 @@ fn checks_html(r: &ResultRecord) -> String {
 /// by its reason.
 fn pass_cell(r: &ResultRecord) -> String {
     match r.verdict.as_ref().and_then(|v| v.judge.as_ref()) {
-        Some(j) if j.status == crate::judge::JudgeStatus::Pass => {
+        Some(j) if j.status == crate::rubric::judge::JudgeStatus::Pass => {
             format!("✅ pass (judge: {})", j.reason)
         }
         _ => "✅ pass".into(),

@@ -13,6 +13,7 @@
 
 mod check;
 mod claims;
+pub mod judge;
 mod numbers;
 mod relation;
 mod scope;
@@ -118,9 +119,9 @@ pub struct Rubric {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub count: BTreeMap<String, f64>,
     /// A model judge that grades the answer against the case's label (see
-    /// [`crate::judge`]); the runner asks it, [`Rubric::check`] does not.
+    /// [`judge`]); the runner asks it, [`Rubric::check`] does not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub judge: Option<crate::judge::JudgeSpec>,
+    pub judge: Option<judge::JudgeSpec>,
 }
 
 /// Words between a property and its object when `window` is unset: "red leather sectional

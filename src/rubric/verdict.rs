@@ -101,7 +101,7 @@ pub struct Verdict {
     /// The model judge's verdict and which path decided, when the rubric has a `judge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Boxed: most verdicts have none, and every outcome carries a verdict.
-    pub judge: Option<Box<crate::judge::JudgeOutcome>>,
+    pub judge: Option<Box<super::judge::JudgeOutcome>>,
 }
 
 impl Verdict {
@@ -149,7 +149,7 @@ impl Verdict {
 }
 
 /// `judge FAIL: "says blue"`: the judge's part of a one-line summary.
-fn judge_summary(j: &crate::judge::JudgeOutcome) -> String {
+fn judge_summary(j: &super::judge::JudgeOutcome) -> String {
     match j.reason.as_str() {
         "" => format!("judge {}", j.status.word()),
         r => format!("judge {}: {}", j.status.word(), super::text::quote(r)),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::backend::{ChatRequest, ImageData};
-use crate::judge::prompt::{self, JudgeInput, Reply};
-use crate::judge::{self as j, JudgeSpec, Ruling};
 use crate::record::{self, ReplayError};
+use crate::rubric::judge::prompt::{self, JudgeInput, Reply};
+use crate::rubric::judge::{self as j, JudgeSpec, Ruling};
 use crate::rubric::Verdict;
 use crate::spec::Case;
 use crate::targets::Target;

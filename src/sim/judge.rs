@@ -1,5 +1,5 @@
 //! The simulated engine as a model judge: asked a judge prompt (see
-//! [`crate::judge::prompt`]), it grades by comparing words, so that the judge path is tested
+//! [`crate::rubric::judge::prompt`]), it grades by comparing words, so that the judge path is tested
 //! end to end without a model. This is string matching, not judgement, and its replies say
 //! so ("simulated judge"); the engine's `model` field says it is simulated as always.
 //!
@@ -10,7 +10,7 @@
 //! verdict: the unparseable reply a real judge gives at times.
 
 use super::config::Behaviour;
-use crate::judge::prompt::parse_prompt;
+use crate::rubric::judge::prompt::parse_prompt;
 
 /// Words that carry no content in a short reference answer ("The couch is red.").
 const STOP: [&str; 16] = [
@@ -69,7 +69,7 @@ fn same_word(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::prompt::{build, parse_reply, JudgeInput, Reply};
+    use crate::rubric::judge::prompt::{build, parse_reply, JudgeInput, Reply};
 
     fn ask(behaviour: Behaviour, label: &str, answer: &str) -> String {
         let p = build(&JudgeInput {

@@ -38,7 +38,7 @@
 //!   (`memoize = true` on a sim target), identical bodies over 64 KiB are parsed once and
 //!   each distinct image is decoded once (memoised by a fingerprint of all their bytes), so
 //!   that a zero-latency capacity run measures the HTTP path alone.
-//! - Judge prompts ([`crate::judge::prompt`]): answered with a verdict graded by words, with
+//! - Judge prompts ([`crate::rubric::judge::prompt`]): answered with a verdict graded by words, with
 //!   or without an image, so that a rubric's model judge is tested without a model (see the
 //!   `judge` module; docs/rubrics.md).
 //! - `GET /metrics`: Prometheus text with vLLM's names for running and waiting requests,

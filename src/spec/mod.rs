@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{closest, InputError, InputErrors};
+use crate::files::{check_image, dangling_link, read_text, ImageProblem};
 use crate::rubric::Rubric;
 use crate::targets::{ProjectConfig, Target};
 use crate::throughput::spec::ThroughputSpec;
@@ -162,6 +163,19 @@ impl Suite {
     pub fn target(&self, name: &str) -> Option<&Arc<Target>> {
         self.config.targets.get(name)
     }
+
+    /// The distinct manifest photos the cases use, in case order: what `eyetest fetch` gets.
+    pub fn photos(&self) -> Vec<Arc<crate::fetch::Photo>> {
+        crate::fetch::photos_needed(self.cases.iter().filter_map(|c| c.photo.as_ref()))
+    }
+
+    /// Why `case` cannot run yet because of its photo, with the command that fixes it; `None`
+    /// when the case has no manifest photo or its photo is verified in the cache.
+    pub fn not_fetched_reason(&self, case: &Case) -> Option<String> {
+        let photo = case.photo.as_ref()?;
+        let all = self.cases.iter().filter_map(|c| c.photo.as_ref());
+        crate::fetch::not_fetched_reason(&self.root, photo, &case.image, all)
+    }
 }
 
 /// Symlinked directories are followed (a spec set may be linked in), each real directory
@@ -196,29 +210,6 @@ fn collect_toml_files(
             out.push(path);
         }
     }
-}
-
-/// Reads a file as UTF-8, with errors that name it.
-pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Box::new(InputError::file(
-            path,
-            format!("cannot read spec file: {e}"),
-        ))
-    })?;
-    String::from_utf8(bytes).map(Arc::from).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        let (line, col) = crate::diagnostic::line_col(&text, at);
-        let mut err = InputError::file(
-            path,
-            format!("not valid UTF-8 at line {line}, column {col} (byte {at})"),
-        )
-        .with_help("save the file as UTF-8");
-        err.line = line;
-        err.column = col;
-        Box::new(err)
-    })
 }
 
 /// Spec files larger than this are rejected before parsing: no spec needs it, and a huge
@@ -562,7 +553,7 @@ fn load_file(
 /// What is wrong with a rubric's judge in this project (the rubric itself validated it):
 /// the message and the advice.
 fn judge_problem(
-    j: &crate::judge::JudgeSpec,
+    j: &crate::rubric::judge::JudgeSpec,
     config: &ProjectConfig,
     all_targets: &[String],
     has_label: bool,
@@ -591,57 +582,6 @@ fn judge_problem(
         ));
     }
     None
-}
-
-/// Where a symbolic link points, when what it points at does not exist.
-fn dangling_link(path: &Path) -> Option<PathBuf> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let missing =
-        matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-    (meta.file_type().is_symlink() && missing)
-        .then(|| std::fs::read_link(path).ok())
-        .flatten()
-}
-
-/// Whether a path is a readable PNG or JPEG (by its magic bytes).
-/// Why a case's image cannot be used; the help a spec problem gets depends on which.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ImageProblem {
-    #[error("does not exist")]
-    Missing,
-    #[error("is a symbolic link to `{0}`, which does not exist")]
-    DanglingLink(PathBuf),
-    #[error("cannot be read: {0}")]
-    Unreadable(String),
-    #[error("is a directory, not an image file")]
-    Directory,
-    #[error("is not a PNG or JPEG image")]
-    NotAnImage,
-}
-
-pub(crate) fn check_image(path: &Path) -> Result<(), ImageProblem> {
-    use std::io::Read;
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(match dangling_link(path) {
-                Some(to) => ImageProblem::DanglingLink(to),
-                None => ImageProblem::Missing,
-            })
-        }
-        Err(e) => return Err(ImageProblem::Unreadable(e.to_string())),
-    };
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(ImageProblem::Directory);
-    }
-    let mut head = [0u8; 8];
-    let n = f
-        .read(&mut head)
-        .map_err(|e| ImageProblem::Unreadable(e.to_string()))?;
-    match crate::backend::sniff_mime(&head[..n]) {
-        Some(_) => Ok(()),
-        None => Err(ImageProblem::NotAnImage),
-    }
 }
 
 /// Cases grouped by spec id, in file order; handy for reports and listings.

@@ -5,7 +5,7 @@
 //! the throughput runner cannot drift apart: reading and validating `[target.NAME]`
 //! ([`ProjectConfig`]), deciding which targets a run asks and what becomes of the others
 //! ([`Selection`]), whether a target can be reached from here ([`Target::unavailable`]), and
-//! reaching it ([`connect`]: starting a simulated engine, trusting a `ca_file`, the API key).
+//! reaching it ([`connect()`](connect::connect): starting a simulated engine, trusting a `ca_file`, the API key).
 //!
 //! Only declared targets exist: a project without `[target.sim]` has no simulated engine.
 //! A target never holds a secret: it names the environment variable that does

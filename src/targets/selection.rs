@@ -14,8 +14,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{Target, Use};
-use crate::spec::Suite;
+use super::{ProjectConfig, Target, Use};
 
 pub use crate::env::TARGETS as TARGETS_ENV;
 
@@ -83,30 +82,34 @@ impl Origin {
 
 impl Selection {
     /// From `--target` when given, else `EYETEST_TARGETS`, else [`Selection::Configured`].
-    pub fn choose(suite: &Suite, flag: Option<&str>) -> Result<Selection, SelectionError> {
+    pub fn choose(config: &ProjectConfig, flag: Option<&str>) -> Result<Selection, SelectionError> {
         match flag {
-            Some(list) => Self::parse(suite, list, Origin::Flag),
-            None => Self::from_env(suite),
+            Some(list) => Self::parse(config, list, Origin::Flag),
+            None => Self::from_env(config),
         }
     }
 
     /// From `EYETEST_TARGETS`; unknown names are an error that lists the valid ones.
-    pub fn from_env(suite: &Suite) -> Result<Selection, SelectionError> {
+    pub fn from_env(config: &ProjectConfig) -> Result<Selection, SelectionError> {
         match crate::env::targets() {
-            Some(v) => Self::parse(suite, &v, Origin::Env),
+            Some(v) => Self::parse(config, &v, Origin::Env),
             None => Ok(Selection::Configured),
         }
     }
 
     /// From a list like `sim,llama-11b` or `all`.
-    pub fn parse(suite: &Suite, list: &str, origin: Origin) -> Result<Selection, SelectionError> {
-        let declared: Vec<String> = suite.config.targets.keys().cloned().collect();
+    pub fn parse(
+        config: &ProjectConfig,
+        list: &str,
+        origin: Origin,
+    ) -> Result<Selection, SelectionError> {
+        let declared: Vec<String> = config.targets.keys().cloned().collect();
         if list.trim() == "all" {
             return Ok(Selection::All { origin });
         }
         let mut names = BTreeSet::new();
         for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !suite.config.targets.contains_key(n) {
+            if !config.targets.contains_key(n) {
                 let hint = crate::diagnostic::closest(n, declared.iter().map(String::as_str))
                     .map(str::to_string);
                 return Err(SelectionError::UnknownTarget {
@@ -149,10 +152,10 @@ impl Selection {
 
     /// The targets asked for by name, in order; every declared one for `all`; none when
     /// nothing was asked for.
-    pub fn named<'a>(&'a self, suite: &'a Suite) -> Vec<&'a str> {
+    pub fn named<'a>(&'a self, config: &'a ProjectConfig) -> Vec<&'a str> {
         match self {
             Selection::Configured => Vec::new(),
-            Selection::All { .. } => suite.config.targets.keys().map(String::as_str).collect(),
+            Selection::All { .. } => config.targets.keys().map(String::as_str).collect(),
             Selection::Named { names, .. } => names.iter().map(String::as_str).collect(),
         }
     }

@@ -7,7 +7,7 @@
 //! [`spec`] -> [`endpoint`] (the target seam) -> [`load`] (requests -> [`recorder`]
 //! histograms -> [`LevelMetrics`]) -> [`verdict`] (uses [`gate`], [`config`], [`baseline`])
 //! and [`slo`] -> [`export`] ([`csv`], [`json`], [`chart`], [`table`]). [`run`] strings them
-//! together for the harness and `eyetest bench`.
+//! together for the throughput harness ([`crate::harness::throughput`]) and `eyetest bench`.
 
 #[doc(hidden)]
 pub mod arrival;
@@ -29,7 +29,6 @@ pub mod figures;
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod gate;
-pub mod harness;
 #[doc(hidden)]
 pub mod json;
 #[doc(hidden)]

@@ -4,7 +4,7 @@
 //! `cargo test` harness and `eyetest bench`.
 //!
 //! Flow: [`endpoint`] (target -> base URL and client) -> [`load::sweep`] (histograms ->
-//! metrics) -> [`verdict::evaluate`] and [`slo::evaluate`] -> [`export`] (CSV, JSON,
+//! metrics) -> [`verdict::evaluate`] and [`slo::evaluate`] -> [`super::export`] (CSV, JSON,
 //! chart, table), each step below the one before and none calling back up.
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 
 use crate::judge_support;
 
-use eyetest::judge::JudgeStatus;
 use eyetest::results::Status;
+use eyetest::rubric::judge::JudgeStatus;
 use judge_support::{eyetest, project, record_of, text, write, TARGETS};
 
 const SPEC: &str = r#"

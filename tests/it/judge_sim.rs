@@ -5,8 +5,8 @@
 
 use crate::judge_support;
 
-use eyetest::judge::JudgeStatus;
 use eyetest::results::Status;
+use eyetest::rubric::judge::JudgeStatus;
 use judge_support::{eyetest, project, record_of, text, write};
 
 /// Every case names the target that answers it; the judges are the project's other targets.

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use eyetest::fetch::{cache_state, photos_needed, CacheState};
+use eyetest::fetch::{cache_state, CacheState};
 use eyetest::runner::{run_all, runtime, Outcome, Selection, Session};
 use eyetest::spec::Suite;
 use eyetest::targets::{Kind, Target};
@@ -53,7 +53,7 @@ fn run_with(behaviour: &str) -> Vec<(String, Outcome)> {
 /// Whether this checkout has fetched the study's photos (`eyetest fetch`).
 fn study_fetched() -> bool {
     let suite = Suite::load(root()).unwrap();
-    let photos = photos_needed(&suite.cases);
+    let photos = suite.photos();
     assert_eq!(photos.len(), 28);
     photos
         .iter()

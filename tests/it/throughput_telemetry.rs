@@ -145,7 +145,7 @@ fn the_cargo_test_harness_samples_too() {
     let dir = project(&format!("\"{}\"", smi.display()));
     let root = dir.path();
     let args = libtest_mimic::Arguments::from_iter(["throughput", "--exact", "tp::watch@fast-sim"]);
-    let code = eyetest::throughput::harness::run_tests(root, args);
+    let code = eyetest::harness::throughput::run_tests(root, args);
     assert_eq!(code, ExitCode::SUCCESS);
     check_stored(root);
 }

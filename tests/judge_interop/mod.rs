@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use eyetest::judge::JudgeStatus;
 use eyetest::results::{read_results, ResultRecord, Status};
+use eyetest::rubric::judge::JudgeStatus;
 use libtest_mimic::Failed;
 
 fn check(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {

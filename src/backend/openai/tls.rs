@@ -62,7 +62,7 @@ pub fn http_client_with_ca(
 }
 
 /// When a failed request's error text says the server's certificate was refused, what to
-/// tell the user instead. rustls words these as "invalid peer certificate: <reason>".
+/// tell the user instead. rustls words these as `"invalid peer certificate: <reason>"`.
 pub(super) fn untrusted_certificate(error_text: &str) -> Option<String> {
     let at = error_text.find("invalid peer certificate")?;
     let detail = error_text[at..].trim();

@@ -361,7 +361,7 @@ impl Validator<'_> {
                 let mut paths = Vec::new();
                 for f in files.get_ref() {
                     let path = root.join(f.get_ref());
-                    if let Err(msg) = crate::spec::check_image(&path) {
+                    if let Err(msg) = crate::files::check_image(&path) {
                         self.err(
                             f.span(),
                             format!("image `{}` {msg}", f.get_ref()),

@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     eyetest::throughput::harness::main(env!("CARGO_MANIFEST_DIR"))
+//!     eyetest::harness::throughput::main(env!("CARGO_MANIFEST_DIR"))
 //! }
 //! ```
 //!
@@ -24,10 +24,10 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Completion, Trial};
 
-use super::run::{run, RunOptions};
 use crate::runtime::runtime;
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
+use crate::throughput::run::{run, RunOptions};
 
 /// The test kind shown in `cargo test` output: `[throughput] throughput/study::caption-560@sim`.
 pub const KIND: &str = "throughput";

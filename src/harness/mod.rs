@@ -19,6 +19,10 @@
 //! `cargo test` shows why).
 //!
 //! A trial's verdict is [`crate::verdict::judge`]'s, the same as `eyetest run`'s.
+//!
+//! Throughput specs have a harness of their own, [`throughput`], in a second test target.
+
+pub mod throughput;
 
 use std::path::Path;
 use std::process::ExitCode;
