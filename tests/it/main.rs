@@ -6,6 +6,7 @@
 //! Most modules drive the real `eyetest` binary (`CARGO_BIN_EXE_eyetest`) against a simulated
 //! engine or a test server on loopback; support.rs holds what they share.
 
+mod architecture;
 mod bad_specs;
 mod fault_matrix;
 mod fetch_cli;
