@@ -75,6 +75,9 @@ fn init_writes_a_project_that_loads() {
     assert_eq!(dep["default-features"].as_bool(), Some(false), "{cargo:?}");
     assert_eq!(dep["features"].as_array().unwrap().len(), 1, "{cargo:?}");
     assert_eq!(dep["features"][0].as_str(), Some("sim"), "{cargo:?}");
+    // A lighter first build: dependencies without debug info.
+    let deps = &cargo["profile"]["dev"]["package"]["*"];
+    assert_eq!(deps["debug"].as_bool(), Some(false), "{cargo:?}");
     let harness = std::fs::read_to_string(dir.join("tests/eyetest.rs")).unwrap();
     assert!(
         harness.contains(
