@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use eyetest::backend::openai::request_body;
 use eyetest::backend::{ChatRequest, ImageData};
-use eyetest::runner::runtime;
+use eyetest::runtime::runtime;
 use eyetest::target::Target;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
 use eyetest::throughput::run::load_client;

@@ -19,7 +19,7 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use eyetest::runner::runtime;
+use eyetest::runtime::runtime;
 use eyetest::throughput::load::{run_level, Progress, Workload};
 use eyetest::throughput::run::{load_client, template};
 use eyetest::throughput::spec::{ImageSource, ThroughputSpec};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eyetest::fixture::{encode_png, Truth};
-use eyetest::runner::{run_all, runtime, Selection, Session};
+use eyetest::runner::{run_all, Selection, Session};
+use eyetest::runtime::runtime;
 use eyetest::spec::Suite;
 use eyetest::warning::Warnings;
 

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use eyetest::backend::openai::OpenAiClient;
 use eyetest::backend::ImageData;
-use eyetest::runner::runtime;
+use eyetest::runtime::runtime;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, Workload};
 use eyetest::throughput::run::load_client;
 use eyetest::throughput::telemetry::prometheus;

@@ -7,14 +7,11 @@ use std::sync::Arc;
 
 use crate::diagnostic::InputError;
 
-/// Reads a file as UTF-8, with errors that name it.
-pub(crate) fn read_text(path: &Path) -> Result<Arc<str>, Box<InputError>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Box::new(InputError::file(
-            path,
-            format!("cannot read spec file: {e}"),
-        ))
-    })?;
+/// Reads a file as UTF-8, with errors that name it and say what it is (`what`: "spec file",
+/// "manifest").
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<Arc<str>, Box<InputError>> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Box::new(InputError::file(path, format!("cannot read {what}: {e}"))))?;
     String::from_utf8(bytes).map(Arc::from).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();

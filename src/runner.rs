@@ -18,8 +18,6 @@ use crate::targets::{connect, ConnectError, Connection, Decision, Target, Use};
 pub use crate::verdict::{CaseError, CaseTiming, Outcome, Repeats};
 use crate::warning::{Warning, Warnings};
 
-pub use crate::runtime::runtime;
-
 pub use crate::targets::{Selection, TARGETS_ENV};
 
 /// An image read and encoded at most once, shared by every request that sends it.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use eyetest::backend::openai::{OpenAiClient, OpenAiConfig};
 use eyetest::backend::{Answer, ChatRequest, ImageData};
-use eyetest::runner::runtime;
+use eyetest::runtime::runtime;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 const URL_ENV: &str = "EYETEST_INTEROP_URL";

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runner::runtime;
+use crate::runtime::runtime;
 use crate::targets::{Decision, Selection, Use};
 use crate::throughput::load::{Progress, ProgressEvent};
 use crate::throughput::run::{run, RunOptions};

@@ -107,7 +107,7 @@ pub fn run(root: &Path, args: FetchArgs) -> ExitCode {
     // Where the current photo's bytes start on the bar.
     let mut before = 0;
     let summary =
-        crate::runner::runtime().block_on(fetch::fetch(&suite.root, &photos, &opts, |event| {
+        crate::runtime::runtime().block_on(fetch::fetch(&suite.root, &photos, &opts, |event| {
             match event {
                 FetchEvent::Begin { total_bytes } => bar.set_length(total_bytes),
                 FetchEvent::Photo { photo } => {

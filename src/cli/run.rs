@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::results::{ResultRecord, ResultsWriter, Status};
-use crate::runner::{run_all, runtime, Session};
+use crate::runner::{run_all, Session};
+use crate::runtime::runtime;
 use crate::targets::{Decision, Partition, Selection, Use};
 use crate::warning::Warnings;
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::runner::runtime;
+use crate::runtime::runtime;
 
 #[derive(clap::Args)]
 pub struct SimArgs {

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 
-use super::{cache_state, sha256_hex, CacheState, Photo};
+use super::{cache_state, CacheState, Photo};
+use crate::digest::sha256_hex;
 
 /// How to reach the photos.
 #[derive(Debug, Clone)]

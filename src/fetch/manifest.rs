@@ -177,7 +177,7 @@ impl Manifests {
 }
 
 fn load_one(abs: &Path, rel: PathBuf, name: String, errors: &mut InputErrors) -> Option<Manifest> {
-    let source = match crate::files::read_text(abs) {
+    let source = match crate::files::read_text(abs, "manifest") {
         Ok(s) => s,
         Err(mut e) => {
             e.path = rel;

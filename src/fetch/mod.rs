@@ -28,7 +28,7 @@ pub enum CacheState {
     Mismatch(String),
 }
 
-pub use crate::digest::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// Whether the cached copy of `photo` under `root` is exactly the file its manifest pins.
 pub fn cache_state(root: &Path, photo: &Photo) -> CacheState {

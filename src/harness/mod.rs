@@ -32,7 +32,8 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 use crate::project::{load_project, stderr_warnings};
 use crate::results::{ResultRecord, ResultsWriter};
-use crate::runner::{runtime, Session};
+use crate::runner::Session;
+use crate::runtime::runtime;
 use crate::spec::Suite;
 use crate::targets::{Decision, Selection, Use};
 use crate::verdict::{CaseVerdict, Outcome};

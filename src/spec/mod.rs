@@ -244,7 +244,7 @@ fn load_file(
             return None;
         }
     }
-    let source = match read_text(abs) {
+    let source = match read_text(abs, "spec file") {
         Ok(s) => s,
         Err(mut e) => {
             e.help =

@@ -6,8 +6,7 @@
 use crate::backend::openai::OpenAiClient;
 use crate::targets::{client_for, ConnectError, Target, Use};
 
-pub use crate::runtime::runtime;
-pub use crate::targets::{reach as connect, Live, Selection};
+pub use crate::targets::reach as connect;
 
 /// A client for load: the target's endpoint, timeout and CA, its own connection pool, and no
 /// retries (see [`super::load`]).

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::text;
-use eyetest::fetch::sha256_hex;
+use eyetest::digest::sha256_hex;
 use eyetest::sim::study::{truth_by_name, STUDY};
 
 /// What the loopback server does for one path.

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use eyetest::fetch::{cache_state, CacheState};
-use eyetest::runner::{run_all, runtime, Outcome, Selection, Session};
+use eyetest::runner::{run_all, Outcome, Selection, Session};
+use eyetest::runtime::runtime;
 use eyetest::spec::Suite;
 use eyetest::targets::{Kind, Target};
 use eyetest::warning::Warnings;

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::support::sim_target;
+use eyetest::runtime::runtime;
 use eyetest::sim::{Behaviour, Latency, SimConfig, SimServer};
 use eyetest::throughput::baseline::Baseline;
-use eyetest::throughput::endpoint::runtime;
 use eyetest::throughput::gate::GateConfig;
 use eyetest::throughput::load::{run_level, Progress, RequestTemplate, SweepError, Workload};
 use eyetest::throughput::run::{load_client, run_at, RunError, RunOptions, TrialReport};

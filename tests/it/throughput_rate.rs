@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::support::sim_target;
+use eyetest::runtime::runtime;
 use eyetest::sim::{Behaviour, Latency, SimConfig, SimServer};
 use eyetest::throughput::arrival::{level_seed, Arrival, Schedule};
-use eyetest::throughput::endpoint::runtime;
 use eyetest::throughput::gate::GateConfig;
 use eyetest::throughput::level::ProfileKind;
 use eyetest::throughput::run::{run_at, RunOptions, TrialReport};
